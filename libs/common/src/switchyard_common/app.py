@@ -1,0 +1,90 @@
+"""The app factory every service uses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.responses import Response
+
+from switchyard_common.errors import install_error_handlers
+from switchyard_common.logging import configure_logging
+from switchyard_common.metrics import HttpMetrics
+from switchyard_common.middleware import RequestContextMiddleware
+from switchyard_common.readiness import Readiness, ReadinessReport
+from switchyard_common.settings import ServiceSettings
+from switchyard_common.telemetry import setup_tracing
+
+log = logging.getLogger(__name__)
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+@asynccontextmanager
+async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    lifespan: Lifespan | None = None,
+    routers: Sequence[APIRouter] = (),
+    configure_logs: bool = True,
+) -> FastAPI:
+    """Build a FastAPI app with request ids, OpenAI error JSON, health, readiness and metrics.
+
+    ``app.state`` holds ``settings``, ``registry`` (Prometheus) and ``readiness``; the
+    service's own lifespan adds its checks with ``app.state.readiness.add_check``.
+    """
+    if configure_logs:
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    setup_tracing(settings.service_name, settings.version, settings.otlp_endpoint)
+    registry = CollectorRegistry()
+    readiness = Readiness()
+    service_lifespan = lifespan or _no_lifespan
+
+    @asynccontextmanager
+    async def lifespan_wrapper(app: FastAPI) -> AsyncIterator[None]:
+        async with service_lifespan(app):
+            log.info("service started", extra={"port": settings.port})
+            yield
+            readiness.draining = True
+            log.info("service stopping")
+
+    app = FastAPI(
+        title=f"switchyard {settings.service_name}",
+        version=settings.version,
+        lifespan=lifespan_wrapper,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.readiness = readiness
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=HttpMetrics(registry, settings.service_name),
+        service=settings.service_name,
+    )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False, response_model=ReadinessReport)
+    async def readyz(request: Request) -> Response:
+        report = await request.app.state.readiness.report()
+        return ORJSONResponse(report.model_dump(), status_code=200 if report.status == "ready" else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app

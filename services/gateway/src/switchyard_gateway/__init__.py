@@ -1,0 +1,1 @@
+"""Switchyard gateway: the public OpenAI-compatible API."""

@@ -1,0 +1,1 @@
+"""Switchyard model-worker: serves one model through a backend."""

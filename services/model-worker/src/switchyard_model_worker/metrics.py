@@ -1,0 +1,62 @@
+"""Model-worker metrics, named per Prometheus conventions with a ``switchyard_worker_`` prefix."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from switchyard_model_worker.admission import Admission
+
+TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+ITL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry, admission: Admission) -> None:
+        self.requests = Counter(
+            "switchyard_worker_requests",
+            "Generation requests by endpoint and outcome status code.",
+            ["endpoint", "status"],
+            registry=registry,
+        )
+        self.ttft = Histogram(
+            "switchyard_worker_time_to_first_token_seconds",
+            "Time from admission request to the first generated token.",
+            buckets=TTFT_BUCKETS,
+            registry=registry,
+        )
+        self.itl = Histogram(
+            "switchyard_worker_inter_token_latency_seconds",
+            "Time between consecutive streamed text deltas.",
+            buckets=ITL_BUCKETS,
+            registry=registry,
+        )
+        self.prompt_tokens = Counter(
+            "switchyard_worker_prompt_tokens", "Prompt tokens processed.", registry=registry
+        )
+        self.completion_tokens = Counter(
+            "switchyard_worker_completion_tokens", "Completion tokens generated.", registry=registry
+        )
+        self.finished = Counter(
+            "switchyard_worker_generations",
+            "Finished generations by finish reason (cancelled: the client went away).",
+            ["finish_reason"],
+            registry=registry,
+        )
+        self.tokens_per_second = Histogram(
+            "switchyard_worker_generation_tokens_per_second",
+            "Decode speed of each finished generation.",
+            buckets=(1, 5, 10, 25, 50, 100, 200, 400, 800, 1600),
+            registry=registry,
+        )
+        in_flight = Gauge(
+            "switchyard_worker_requests_in_flight", "Generations running now.", registry=registry
+        )
+        in_flight.set_function(lambda: admission.in_flight)
+        queued = Gauge(
+            "switchyard_worker_queue_depth", "Requests waiting for a slot.", registry=registry
+        )
+        queued.set_function(lambda: admission.queued)
+        capacity = Gauge(
+            "switchyard_worker_capacity", "Generations that can run at once.", registry=registry
+        )
+        capacity.set(admission.capacity)

@@ -1,0 +1,1 @@
+"""Switchyard session service: conversations: durable storage, token-budgeted context windows, tenant isolation."""

@@ -1,0 +1,1 @@
+"""Switchyard webhook service: signed, retried, durable event delivery to customer URLs."""

@@ -1,0 +1,31 @@
+"""The webhook app: ``create_app()`` builds it; the lifespan owns its resources."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from switchyard_common.app import create_service_app
+
+from switchyard_webhook.config import WebhookSettings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: WebhookSettings = app.state.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def data_dir_writable() -> bool:
+        probe = settings.data_dir / ".ready-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+        return True
+
+    app.state.readiness.add_check("data_dir", data_dir_writable)
+    yield
+
+
+def create_app(settings: WebhookSettings | None = None) -> FastAPI:
+    return create_service_app(settings or WebhookSettings(), lifespan=lifespan)

@@ -1,0 +1,131 @@
+"""``switchyard``: run the whole platform on one machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from switchyard_cli.config import CliSettings
+from switchyard_cli.keys import dev_key, write_key_hashes
+from switchyard_cli.supervisor import ServiceSpec, StartupError, Supervisor
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchyard", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start gateway, model-worker, session and webhook locally")
+    up.add_argument("--host", default="127.0.0.1", help="gateway listen address")
+    up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
+    up.add_argument("--worker-port", type=int, default=8101)
+    up.add_argument("--session-port", type=int, default=8102)
+    up.add_argument("--webhook-port", type=int, default=8103)
+    up.add_argument("--data-dir", type=Path, default=Path(".switchyard"), help="state directory")
+    up.add_argument("--api-key", help="development API key (default: $SWITCHYARD_API_KEY, "
+                    "else one generated and stored in the data directory)")  # fmt: skip
+    up.add_argument("--model-path", help="GGUF file to serve (default: SmolLM2-135M-Instruct)")
+    up.add_argument("--model-name", default=DEFAULT_MODEL, help="name clients use for the model")
+    up.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    up.add_argument("--ready-timeout", type=float, default=180.0, help="seconds to wait for ready")
+    return parser
+
+
+def service_specs(args: argparse.Namespace, keys_file: Path) -> list[ServiceSpec]:
+    data = args.data_dir.resolve()
+    common = {"LOG_LEVEL": args.log_level}
+
+    def env(prefix: str, **values: str) -> dict[str, str]:
+        merged = {**common, **values}
+        return {f"SWITCHYARD_{prefix}_{k.upper()}": v for k, v in merged.items()}
+
+    worker_env = env("MODEL_WORKER", port=str(args.worker_port), model_name=args.model_name)
+    if args.model_path:
+        worker_env["SWITCHYARD_MODEL_WORKER_MODEL_PATH"] = str(Path(args.model_path).resolve())
+    workers = [{"url": f"http://127.0.0.1:{args.worker_port}", "id": "model-worker-0"}]
+    return [
+        ServiceSpec("model-worker", "switchyard_model_worker", args.worker_port, worker_env),
+        ServiceSpec("session", "switchyard_session", args.session_port,
+                    env("SESSION", port=str(args.session_port), data_dir=str(data / "session"))),
+        ServiceSpec("webhook", "switchyard_webhook", args.webhook_port,
+                    env("WEBHOOK", port=str(args.webhook_port), data_dir=str(data / "webhook"))),
+        ServiceSpec("gateway", "switchyard_gateway", args.port,
+                    env("GATEWAY", host=args.host, port=str(args.port),
+                        static_workers=json.dumps(workers), api_keys_file=str(keys_file)),
+                    host=args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1"),
+    ]  # fmt: skip
+
+
+def banner(gateway_url: str, key: str, key_source: str, model: str) -> str:
+    return f"""
+Switchyard is up.
+
+  Gateway:  {gateway_url}
+  API key:  {key}   ({key_source})
+  Model:    {model}
+
+Try it:
+
+  curl {gateway_url}/v1/chat/completions \\
+    -H "Authorization: Bearer {key}" \\
+    -H "Content-Type: application/json" \\
+    -d '{{"model": "{model}", "messages": [{{"role": "user", "content": "Say hello"}}]}}'
+
+Press Ctrl-C to stop.
+"""
+
+
+def up(args: argparse.Namespace) -> int:
+    settings = CliSettings()
+    data_dir: Path = args.data_dir
+    explicit = args.api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
+    key, key_source = dev_key(data_dir, explicit)
+    keys_file = data_dir.resolve() / "gateway" / "api-keys.sha256"
+    write_key_hashes(keys_file, [key])
+
+    supervisor = Supervisor()
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops us the way Ctrl-C does
+    specs = service_specs(args, keys_file)
+    code = 0
+    try:
+        for spec in specs[:-1]:
+            supervisor.start(spec)
+        supervisor.wait_ready([s.name for s in specs[:-1]], args.ready_timeout)
+        supervisor.start(specs[-1])  # the gateway, once its upstreams are ready
+        supervisor.wait_ready([specs[-1].name], args.ready_timeout)
+        print(banner(specs[-1].url, key, key_source, args.model_name), flush=True)
+        while (failed := supervisor.exited()) is None:
+            time.sleep(0.2)
+        print(f"switchyard: {failed[0]} exited with code {failed[1]}", file=sys.stderr)
+        code = 1
+    except StartupError as exc:
+        print(f"switchyard: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("switchyard: stopping all services", file=sys.stderr, flush=True)
+        supervisor.stop_all()
+    return code
+
+
+def _interrupt(signum: int, _: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "up":
+        return up(args)
+    return 2  # pragma: no cover - argparse enforces the subcommand
+
+
+if __name__ == "__main__":
+    sys.exit(main())
