@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import ORJSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.responses import Response
 
-from switchyard_common.errors import install_error_handlers
+from switchyard_common.errors import install_error_handlers, json_response
 from switchyard_common.logging import configure_logging
 from switchyard_common.metrics import HttpMetrics
 from switchyard_common.middleware import RequestContextMiddleware
@@ -60,7 +59,6 @@ def create_service_app(
         title=f"switchyard {settings.service_name}",
         version=settings.version,
         lifespan=lifespan_wrapper,
-        default_response_class=ORJSONResponse,
     )
     app.state.settings = settings
     app.state.registry = registry
@@ -79,7 +77,7 @@ def create_service_app(
     @app.get("/readyz", include_in_schema=False, response_model=ReadinessReport)
     async def readyz(request: Request) -> Response:
         report = await request.app.state.readiness.report()
-        return ORJSONResponse(report.model_dump(), status_code=200 if report.status == "ready" else 503)
+        return json_response(report.model_dump(), 200 if report.status == "ready" else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

@@ -132,12 +132,19 @@ def error_body(
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-def error_response(
-    status_code: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+def json_response(
+    body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
+    """A JSON response serialized with orjson, with no model round-trip."""
     return Response(
         orjson.dumps(body), status_code=status_code, headers=headers, media_type="application/json"
     )
+
+
+def error_response(
+    status_code: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> Response:
+    return json_response(body, status_code, headers)
 
 
 def validation_error_from(errors: Sequence[Any]) -> InvalidRequestError:

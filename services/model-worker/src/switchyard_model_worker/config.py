@@ -32,6 +32,9 @@ class WorkerSettings(ServiceSettings):
     n_batch: int = Field(default=512, ge=1)
     n_gpu_layers: int = Field(default=0, ge=-1)
     default_max_tokens: int = Field(default=256, ge=1)
+    # Reuse the KV cache of a shared prompt prefix: faster follow-up turns, but seeded and
+    # greedy requests may then not repeat exactly.
+    reuse_prompt_prefix: bool = False
 
     # Admission: requests beyond max_concurrency wait in a bounded queue, for a bounded time.
     max_concurrency: int = Field(default=1, ge=1)

@@ -16,9 +16,9 @@ from switchyard_common.errors import (
 from switchyard_model_worker.admission import Admission
 from switchyard_model_worker.backends.base import (
     Backend,
-    Finished,
     GenerationEvent,
     GenerationRequest,
+    GenerationStats,
     TextDelta,
 )
 from switchyard_model_worker.backends.llamacpp import PromptTooLongError
@@ -52,7 +52,8 @@ class Engine:
         started = time.perf_counter()
         async with self.admission.slot():
             first_at = last_at = 0.0
-            events = self.backend.generate(request)
+            stats = GenerationStats()
+            events = self.backend.generate(request, stats)
             try:
                 async for event in events:
                     now = time.perf_counter()
@@ -63,8 +64,6 @@ class Engine:
                         else:
                             self.metrics.itl.observe(now - last_at)
                         last_at = now
-                    else:
-                        self._record_finish(event, first_at or now, now)
                     yield event
             except PromptTooLongError as exc:
                 raise InvalidRequestError(
@@ -77,11 +76,12 @@ class Engine:
                 raise InternalError("The model failed while generating.") from exc
             finally:
                 await events.aclose()
+                self._record(stats, first_at, time.perf_counter())
 
-    def _record_finish(self, done: Finished, first_at: float, now: float) -> None:
-        self.metrics.prompt_tokens.inc(done.prompt_tokens)
-        self.metrics.completion_tokens.inc(done.completion_tokens)
-        self.metrics.finished.labels(done.finish_reason).inc()
-        if done.completion_tokens > 1 and now > first_at:
-            self.metrics.tokens_per_second.observe((done.completion_tokens - 1) / (now - first_at))
+    def _record(self, stats: GenerationStats, first_at: float, now: float) -> None:
+        self.metrics.prompt_tokens.inc(stats.prompt_tokens)
+        self.metrics.completion_tokens.inc(stats.completion_tokens)
+        self.metrics.finished.labels(stats.finish_reason or "cancelled").inc()
+        if stats.completion_tokens > 1 and first_at and now > first_at:
+            self.metrics.tokens_per_second.observe((stats.completion_tokens - 1) / (now - first_at))
 

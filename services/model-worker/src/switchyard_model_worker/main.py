@@ -29,6 +29,7 @@ def build_backend(settings: WorkerSettings) -> Backend:
         n_threads=settings.n_threads,
         n_batch=settings.n_batch,
         n_gpu_layers=settings.n_gpu_layers,
+        reuse_prompt_prefix=settings.reuse_prompt_prefix,
     )
 
 

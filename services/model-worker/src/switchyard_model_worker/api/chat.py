@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from switchyard_common.disconnect import cancel_on_disconnect
+from switchyard_common.errors import json_response
 from switchyard_common.openai_schemas import ChatCompletionRequest
 from switchyard_common.sse import SSE_HEADERS
 
@@ -33,7 +34,7 @@ async def create_chat_completion(
                 stream, media_type="text/event-stream", headers=SSE_HEADERS
             )
         else:
-            response = ORJSONResponse(await cancel_on_disconnect(request, chat.complete(engine, gen)))
+            response = json_response(await cancel_on_disconnect(request, chat.complete(engine, gen)))
     except Exception as exc:
         engine.metrics.requests.labels(ENDPOINT, str(getattr(exc, "status_code", 500))).inc()
         raise

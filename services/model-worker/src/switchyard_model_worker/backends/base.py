@@ -45,6 +45,15 @@ class Finished:
 GenerationEvent = TextDelta | Finished
 
 
+@dataclass
+class GenerationStats:
+    """Filled in by the backend as it goes, so it is right however the generation ends."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: FinishReason | None = None
+
+
 class Backend(ABC):
     """Loads one model and generates from it."""
 
@@ -59,10 +68,13 @@ class Backend(ABC):
         """Release the model."""
 
     @abstractmethod
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        """Yield text deltas and end with exactly one ``Finished``.
+    def generate(
+        self, request: GenerationRequest, stats: GenerationStats
+    ) -> AsyncIterator[GenerationEvent]:
+        """Yield text deltas and end with exactly one ``Finished``, keeping ``stats`` current.
 
-        Closing the iterator early (client gone) must stop generation promptly.
+        Closing the iterator early (client gone) must stop generation promptly; by the time
+        ``aclose()`` returns, ``stats`` holds the final counts.
         """
 
 

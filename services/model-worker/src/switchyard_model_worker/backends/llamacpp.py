@@ -26,6 +26,7 @@ from switchyard_model_worker.backends.base import (
     FinishReason,
     GenerationEvent,
     GenerationRequest,
+    GenerationStats,
     ModelLoadError,
     TextDelta,
 )
@@ -56,7 +57,9 @@ class LlamaCppBackend(Backend):
         n_threads: int,
         n_batch: int,
         n_gpu_layers: int,
+        reuse_prompt_prefix: bool = False,
     ) -> None:
+        self.reuse_prompt_prefix = reuse_prompt_prefix
         self.configured_path = model_path
         self.model_path: Path | None = None
         self.n_ctx = n_ctx
@@ -116,7 +119,9 @@ class LlamaCppBackend(Backend):
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode(), add_bos=False, special=True))
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+    async def generate(
+        self, request: GenerationRequest, stats: GenerationStats
+    ) -> AsyncIterator[GenerationEvent]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         cancel = threading.Event()
@@ -126,7 +131,7 @@ class LlamaCppBackend(Backend):
 
         def work() -> None:
             try:
-                self._generate_sync(request, cancel, emit)
+                self._generate_sync(request, stats, cancel, emit)
             except BaseException as exc:
                 emit(exc)
             finally:
@@ -161,7 +166,11 @@ class LlamaCppBackend(Backend):
         return llama.tokenize(request.prompt.encode(), add_bos=True, special=False), []
 
     def _generate_sync(
-        self, request: GenerationRequest, cancel: threading.Event, emit: Callable[[object], None]
+        self,
+        request: GenerationRequest,
+        stats: GenerationStats,
+        cancel: threading.Event,
+        emit: Callable[[object], None],
     ) -> None:
         import llama_cpp
 
@@ -169,7 +178,12 @@ class LlamaCppBackend(Backend):
         tokens, template_stops = self._prompt_tokens(request)
         if len(tokens) >= self.n_ctx:
             raise PromptTooLongError(len(tokens), self.n_ctx)
+        stats.prompt_tokens = len(tokens)
         max_tokens = min(request.max_tokens, self.n_ctx - len(tokens))
+        if not self.reuse_prompt_prefix:
+            # Re-evaluate the whole prompt: reusing a cached prefix changes the numerics
+            # slightly, and then seeded or greedy requests would not repeat exactly.
+            llama.reset()
         llama.set_seed(request.seed if request.seed is not None else random.getrandbits(31))
         matcher = StopMatcher([*request.stop, *template_stops])
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -197,6 +211,7 @@ class LlamaCppBackend(Backend):
                     finish = "stop"
                     break
                 generated += 1
+                stats.completion_tokens = generated
                 text, stopped = matcher.feed(decoder.decode(llama.detokenize([token])))
                 if text:
                     emit(TextDelta(text))
@@ -207,6 +222,7 @@ class LlamaCppBackend(Backend):
                     break
         finally:
             token_stream.close()
+        stats.finish_reason = finish
         if finish != "cancelled" and not matched_stop:
             # Release what was held back for a stop sequence that never completed.
             text, stopped = matcher.feed(decoder.decode(b"", final=True))
