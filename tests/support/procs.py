@@ -58,7 +58,8 @@ class ServiceProcess:
         return self
 
     def logs(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")[-8000:]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:

@@ -1,0 +1,128 @@
+"""The model-worker's own API, against a real process serving SmolLM2-135M."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.support.fixtures import MODEL
+from tests.support.procs import ServiceProcess, metric_value
+
+HI = [{"role": "user", "content": "Hi"}]
+
+
+def post(worker: ServiceProcess, body: dict) -> httpx.Response:
+    return httpx.post(f"{worker.url}/v1/chat/completions", json=body, timeout=60)
+
+
+def test_chat_completion_has_real_usage_and_finish_reason(worker: ServiceProcess) -> None:
+    r = post(worker, {"model": MODEL, "messages": HI, "max_tokens": 5, "temperature": 0})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["object"] == "chat.completion"
+    assert body["id"].startswith("chatcmpl-")
+    assert body["choices"][0]["finish_reason"] in ("stop", "length")
+    usage = body["usage"]
+    assert usage["prompt_tokens"] > 0 and 0 < usage["completion_tokens"] <= 5
+
+
+def test_seeded_sampling_repeats(worker: ServiceProcess) -> None:
+    body = {"model": MODEL, "messages": HI, "max_tokens": 12, "temperature": 1.0, "seed": 7}
+    first = post(worker, body).json()["choices"][0]["message"]["content"]
+    assert post(worker, body).json()["choices"][0]["message"]["content"] == first
+
+
+def test_developer_role_and_content_parts_are_accepted(worker: ServiceProcess) -> None:
+    messages = [
+        {"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "Hello"}]},
+    ]
+    r = post(worker, {"model": MODEL, "messages": messages, "max_tokens": 4})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param", "code"),
+    [
+        ({"model": "other", "messages": HI}, 404, "model", "model_not_found"),
+        ({"model": MODEL}, 400, "messages", "missing_required_parameter"),
+        ({"model": MODEL, "messages": HI, "n": 2}, 400, "n", "unsupported_value"),
+        ({"model": MODEL, "messages": HI, "tools": [{"type": "function"}]}, 400, "tools", "unsupported_parameter"),
+        ({"model": MODEL, "messages": HI, "logit_bias": {"abc": 1}}, 400, "logit_bias", None),
+        ({"model": MODEL, "messages": [{"role": "wizard", "content": "x"}]}, 400, "messages.0.role", "invalid_value"),
+        ({"model": MODEL, "messages": [{"role": "user", "content": "word " * 3000}]}, 400, "messages", "context_length_exceeded"),
+    ],
+    ids=["unknown-model", "no-messages", "n", "tools", "logit-bias", "role", "too-long"],
+)
+def test_bad_requests_get_openai_errors(
+    worker: ServiceProcess, body: dict, status: int, param: str, code: str | None
+) -> None:
+    r = post(worker, body)
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["param"] == param
+    if code:
+        assert err["code"] == code
+
+
+def test_too_long_prompt_in_stream_mode_is_an_http_error_not_a_stream(worker: ServiceProcess) -> None:
+    body = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "word " * 3000}]}
+    r = post(worker, body)
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "context_length_exceeded"
+
+
+def test_models_and_load(worker: ServiceProcess) -> None:
+    models = httpx.get(f"{worker.url}/v1/models").json()
+    assert models["object"] == "list"
+    assert [m["id"] for m in models["data"]] == [MODEL]
+    load = httpx.get(f"{worker.url}/load").json()
+    assert load == {"in_flight": 0, "queued": 0, "capacity": 1, "max_queue": 8}
+
+
+def test_metrics_count_tokens_and_requests(worker: ServiceProcess) -> None:
+    before = httpx.get(f"{worker.url}/metrics").text
+    r = post(worker, {"model": MODEL, "messages": HI, "max_tokens": 3, "temperature": 0})
+    usage = r.json()["usage"]
+    after = httpx.get(f"{worker.url}/metrics").text
+
+    def delta(name: str, labels: dict | None = None) -> float:
+        return metric_value(after, name, labels) - metric_value(before, name, labels)
+
+    assert delta("switchyard_worker_completion_tokens_total") == usage["completion_tokens"]
+    assert delta("switchyard_worker_prompt_tokens_total") == usage["prompt_tokens"]
+    assert delta("switchyard_worker_requests_total", {"endpoint": "chat_completions", "status": "200"}) == 1
+    assert delta("switchyard_worker_time_to_first_token_seconds_count") == 1
+    assert "switchyard_worker_queue_depth 0.0" in after
+
+
+def test_disconnect_mid_stream_stops_generation(worker: ServiceProcess) -> None:
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Tell me a very long story."}],
+        "max_tokens": 1800,
+        "stream": True,
+        "logit_bias": {"0": -100, "1": -100, "2": -100},
+    }
+    before = httpx.get(f"{worker.url}/metrics").text
+    with httpx.stream("POST", f"{worker.url}/v1/chat/completions", json=body) as r:
+        assert r.status_code == 200
+        lines = 0
+        for line in r.iter_lines():
+            lines += line.startswith("data: ")
+            if lines == 4:
+                break
+    deadline = time.monotonic() + 5
+    while httpx.get(f"{worker.url}/load").json()["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    after = httpx.get(f"{worker.url}/metrics").text
+    cancelled = {"finish_reason": "cancelled"}
+    assert metric_value(after, "switchyard_worker_generations_total", cancelled) == (
+        metric_value(before, "switchyard_worker_generations_total", cancelled) + 1
+    )
+    generated = metric_value(after, "switchyard_worker_completion_tokens_total") - metric_value(
+        before, "switchyard_worker_completion_tokens_total"
+    )
+    assert generated < 900

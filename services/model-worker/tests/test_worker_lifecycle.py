@@ -1,0 +1,101 @@
+"""Model loading, overload and shutdown, each against its own worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from switchyard_model_worker.backends.base import ModelLoadError
+from switchyard_model_worker.model_files import default_gguf_path, resolve_model_path
+from tests.support.fixtures import MODEL
+from tests.support.procs import ServiceProcess, free_port
+
+LONG = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "Tell me a very long story."}],
+    "max_tokens": 400,
+    "logit_bias": {"0": -100, "1": -100, "2": -100},
+}
+
+
+def start_worker(tmp_path: Path, **env: str) -> ServiceProcess:
+    port = free_port()
+    full = {"SWITCHYARD_MODEL_WORKER_PORT": str(port)}
+    full.update({f"SWITCHYARD_MODEL_WORKER_{k.upper()}": v for k, v in env.items()})
+    return ServiceProcess("switchyard_model_worker", full, tmp_path / "worker.log", port)
+
+
+def test_default_model_is_the_packaged_gguf() -> None:
+    path = default_gguf_path()
+    assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+    assert resolve_model_path(None) == path
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="Model file not found"):
+        resolve_model_path(str(tmp_path / "nope.gguf"))
+
+
+def test_unloadable_model_keeps_worker_alive_but_not_ready(tmp_path: Path) -> None:
+    bogus = tmp_path / "broken.gguf"
+    bogus.write_bytes(b"this is not a gguf file")
+    proc = start_worker(tmp_path, model_path=str(bogus))
+    try:
+        deadline = time.monotonic() + 30
+        while "model failed to load" not in proc.logs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "model failed to load" in proc.logs()
+        assert str(bogus) in proc.logs()
+        assert httpx.get(f"{proc.url}/healthz").status_code == 200
+        ready = httpx.get(f"{proc.url}/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["model_loaded"] is False
+        assert proc.proc.poll() is None
+    finally:
+        proc.stop()
+
+
+async def test_overload_gives_fast_429_with_retry_after(tmp_path: Path) -> None:
+    proc = start_worker(tmp_path, max_queue="1").wait_ready()
+    try:
+        async with httpx.AsyncClient(base_url=proc.url, timeout=60) as client:
+            busy = [asyncio.create_task(client.post("/v1/chat/completions", json=LONG)) for _ in range(2)]
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                load = (await client.get("/load")).json()
+                if load["in_flight"] == 1 and load["queued"] == 1:
+                    break
+                await asyncio.sleep(0.02)
+            started = time.monotonic()
+            rejected = await client.post("/v1/chat/completions", json=LONG)
+            elapsed = time.monotonic() - started
+            assert rejected.status_code == 429
+            assert rejected.headers["retry-after"] == "1"
+            assert rejected.json()["error"]["code"] == "overloaded"
+            assert elapsed < 1.0
+            for task in busy:
+                assert (await task).status_code == 200
+    finally:
+        proc.stop()
+
+
+async def test_sigterm_finishes_in_flight_request_then_exits(tmp_path: Path) -> None:
+    proc = start_worker(tmp_path).wait_ready()
+    async with httpx.AsyncClient(base_url=proc.url, timeout=60) as client:
+        request = asyncio.create_task(
+            client.post("/v1/chat/completions", json={**LONG, "max_tokens": 60})
+        )
+        while (await client.get("/load")).json()["in_flight"] == 0:
+            await asyncio.sleep(0.01)
+        code = await asyncio.to_thread(proc.stop)
+        response = await request
+    assert response.status_code == 200
+    assert response.json()["usage"]["completion_tokens"] == 60
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why.
+    assert code in (0, -signal.SIGTERM)
+    assert "Finished server process" in proc.logs()
