@@ -68,7 +68,9 @@ def test_streaming_chat_yields_chunks_then_done(openai_client: openai.OpenAI) ->
     content_chunks = [c for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(content_chunks) >= 2, "text must arrive in several chunks"
     assert chunks[0].choices[0].delta.role == "assistant"
-    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert finishes in (["stop"], ["length"])
     usage_chunks = [c for c in chunks if c.usage is not None]
     assert len(usage_chunks) == 1 and not usage_chunks[0].choices
@@ -102,7 +104,9 @@ def test_raw_sse_ends_with_done(platform: Platform) -> None:
         "stream": True,
     }
     headers = {"Authorization": f"Bearer {platform.api_key}"}
-    with httpx.stream("POST", f"{platform.base_url}/chat/completions", json=body, headers=headers) as r:
+    with httpx.stream(
+        "POST", f"{platform.base_url}/chat/completions", json=body, headers=headers
+    ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         raw = b"".join(r.iter_raw())
@@ -112,7 +116,12 @@ def test_raw_sse_ends_with_done(platform: Platform) -> None:
 
 
 def test_stop_sequence_is_honoured(openai_client: openai.OpenAI) -> None:
-    base = dict(model=MODEL, messages=[{"role": "user", "content": "Count from 1 to 10, separated by commas."}], max_tokens=40, temperature=0)
+    base = dict(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Count from 1 to 10, separated by commas."}],
+        max_tokens=40,
+        temperature=0,
+    )
     free = openai_client.chat.completions.create(**base).choices[0].message.content or ""  # type: ignore[call-overload]
     assert "4" in free, free
     stopped = openai_client.chat.completions.create(stop=["4"], **base)  # type: ignore[call-overload]

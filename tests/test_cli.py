@@ -18,7 +18,9 @@ from tests.support.fixtures import start_platform, stop_platform
 from tests.support.procs import free_port
 
 
-def test_generated_key_is_stored_printed_and_accepted_then_sigterm_stops_all(tmp_path: Path) -> None:
+def test_generated_key_is_stored_printed_and_accepted_then_sigterm_stops_all(
+    tmp_path: Path,
+) -> None:
     platform = start_platform(tmp_path, api_key=None)
     try:
         key_file = platform.data_dir / "api-key"
@@ -55,7 +57,8 @@ def test_startup_failure_is_reported_and_nothing_is_left_running(tmp_path: Path)
         result = subprocess.run(
             [sys.executable, "-m", "switchyard_cli.main", "up", "--data-dir", str(tmp_path),
              "--api-key", "k", "--session-port", str(busy), "--worker-port", str(free_port()),
-             "--webhook-port", str(free_port()), "--port", str(free_port()), "--ready-timeout", "60"],
+             "--webhook-port", str(free_port()), "--port", str(free_port()),
+             "--ready-timeout", "60"],
             capture_output=True, text=True, timeout=120, env=env,
         )  # fmt: skip
     assert result.returncode == 1

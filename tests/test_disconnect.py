@@ -17,7 +17,9 @@ MAX_TOKENS = 1800
 
 def worker_counters(worker_url: str) -> tuple[float, float]:
     text = httpx.get(f"{worker_url}/metrics").text
-    cancelled = metric_value(text, "switchyard_worker_generations_total", {"finish_reason": "cancelled"})
+    cancelled = metric_value(
+        text, "switchyard_worker_generations_total", {"finish_reason": "cancelled"}
+    )
     tokens = metric_value(text, "switchyard_worker_completion_tokens_total")
     return cancelled, tokens
 

@@ -31,5 +31,7 @@ def test_request_id_is_echoed_and_generated(platform: Platform) -> None:
     headers = {"Authorization": f"Bearer {platform.api_key}", "x-request-id": "req-123"}
     r = httpx.get(f"{platform.base_url}/models", headers=headers)
     assert r.headers["x-request-id"] == "req-123"
-    generated = httpx.get(f"{platform.base_url}/models", headers={"Authorization": headers["Authorization"]})
+    generated = httpx.get(
+        f"{platform.base_url}/models", headers={"Authorization": headers["Authorization"]}
+    )
     assert len(generated.headers["x-request-id"]) == 32

@@ -52,7 +52,9 @@ class Supervisor:
                 for name in list(pending):
                     proc = self.procs[name]
                     if proc.poll() is not None:
-                        raise StartupError(f"{name} exited with code {proc.returncode} while starting")
+                        raise StartupError(
+                            f"{name} exited with code {proc.returncode} while starting"
+                        )
                     try:
                         if client.get(f"{self.specs[name].url}/readyz").status_code == 200:
                             pending.remove(name)

@@ -54,7 +54,9 @@ class Platform:
         return self.log_path.read_text(errors="replace")[-8000:]
 
 
-def start_platform(tmp: Path, api_key: str | None = API_KEY, extra: tuple[str, ...] = ()) -> Platform:
+def start_platform(
+    tmp: Path, api_key: str | None = API_KEY, extra: tuple[str, ...] = ()
+) -> Platform:
     ports = {name: free_port() for name in ("gateway", "worker", "session", "webhook")}
     data_dir = tmp / "data"
     log_path = tmp / "switchyard-up.log"

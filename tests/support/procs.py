@@ -80,6 +80,8 @@ def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> 
 
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in (labels or {}).items()):
+            if sample.name == name and all(
+                sample.labels.get(k) == v for k, v in (labels or {}).items()
+            ):
                 return float(sample.value)
     return 0.0

@@ -27,7 +27,9 @@ def start_gateway(tmp: Path, workers: list[dict], **env: str) -> ServiceProcess:
         "SWITCHYARD_GATEWAY_API_KEY_HASHES": json.dumps([hash_key(KEY)]),
     }
     full.update({f"SWITCHYARD_GATEWAY_{k.upper()}": v for k, v in env.items()})
-    return ServiceProcess("switchyard_gateway", full, tmp / f"gateway-{port}.log", port).wait_ready()
+    return ServiceProcess(
+        "switchyard_gateway", full, tmp / f"gateway-{port}.log", port
+    ).wait_ready()
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +84,10 @@ def test_dead_worker_is_retried_elsewhere_before_first_byte(
         doomed.stop(signal.SIGKILL)
         for stream in (False, True, False, True):
             r = httpx.post(
-                f"{gw.url}/v1/chat/completions", json={**HI, "stream": stream}, headers=AUTH, timeout=30
+                f"{gw.url}/v1/chat/completions",
+                json={**HI, "stream": stream},
+                headers=AUTH,
+                timeout=30,
             )
             assert r.status_code == 200, r.text
             if stream:
@@ -99,7 +104,9 @@ def test_known_model_with_no_reachable_instance_is_503(tmp_path: Path) -> None:
         assert r.status_code == 503
         assert r.headers["retry-after"] == "1"
         assert r.json()["error"]["type"] == "server_error"
-        unknown = httpx.post(f"{gw.url}/v1/chat/completions", json={**HI, "model": "x"}, headers=AUTH)
+        unknown = httpx.post(
+            f"{gw.url}/v1/chat/completions", json={**HI, "model": "x"}, headers=AUTH
+        )
         assert unknown.status_code == 404
         assert httpx.get(f"{gw.url}/v1/models", headers=AUTH).json()["data"] == []
     finally:

@@ -49,10 +49,25 @@ def test_developer_role_and_content_parts_are_accepted(worker: ServiceProcess) -
         ({"model": "other", "messages": HI}, 404, "model", "model_not_found"),
         ({"model": MODEL}, 400, "messages", "missing_required_parameter"),
         ({"model": MODEL, "messages": HI, "n": 2}, 400, "n", "unsupported_value"),
-        ({"model": MODEL, "messages": HI, "tools": [{"type": "function"}]}, 400, "tools", "unsupported_parameter"),
+        (
+            {"model": MODEL, "messages": HI, "tools": [{"type": "function"}]},
+            400,
+            "tools",
+            "unsupported_parameter",
+        ),
         ({"model": MODEL, "messages": HI, "logit_bias": {"abc": 1}}, 400, "logit_bias", None),
-        ({"model": MODEL, "messages": [{"role": "wizard", "content": "x"}]}, 400, "messages.0.role", "invalid_value"),
-        ({"model": MODEL, "messages": [{"role": "user", "content": "word " * 3000}]}, 400, "messages", "context_length_exceeded"),
+        (
+            {"model": MODEL, "messages": [{"role": "wizard", "content": "x"}]},
+            400,
+            "messages.0.role",
+            "invalid_value",
+        ),
+        (
+            {"model": MODEL, "messages": [{"role": "user", "content": "word " * 3000}]},
+            400,
+            "messages",
+            "context_length_exceeded",
+        ),
     ],
     ids=["unknown-model", "no-messages", "n", "tools", "logit-bias", "role", "too-long"],
 )
@@ -67,8 +82,14 @@ def test_bad_requests_get_openai_errors(
         assert err["code"] == code
 
 
-def test_too_long_prompt_in_stream_mode_is_an_http_error_not_a_stream(worker: ServiceProcess) -> None:
-    body = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "word " * 3000}]}
+def test_too_long_prompt_in_stream_mode_is_an_http_error_not_a_stream(
+    worker: ServiceProcess,
+) -> None:
+    body = {
+        "model": MODEL,
+        "stream": True,
+        "messages": [{"role": "user", "content": "word " * 3000}],
+    }
     r = post(worker, body)
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "context_length_exceeded"
@@ -93,7 +114,10 @@ def test_metrics_count_tokens_and_requests(worker: ServiceProcess) -> None:
 
     assert delta("switchyard_worker_completion_tokens_total") == usage["completion_tokens"]
     assert delta("switchyard_worker_prompt_tokens_total") == usage["prompt_tokens"]
-    assert delta("switchyard_worker_requests_total", {"endpoint": "chat_completions", "status": "200"}) == 1
+    assert (
+        delta("switchyard_worker_requests_total", {"endpoint": "chat_completions", "status": "200"})
+        == 1
+    )
     assert delta("switchyard_worker_time_to_first_token_seconds_count") == 1
     assert "switchyard_worker_queue_depth 0.0" in after
 

@@ -64,7 +64,10 @@ async def test_overload_gives_fast_429_with_retry_after(tmp_path: Path) -> None:
     proc = start_worker(tmp_path, max_queue="1").wait_ready()
     try:
         async with httpx.AsyncClient(base_url=proc.url, timeout=60) as client:
-            busy = [asyncio.create_task(client.post("/v1/chat/completions", json=LONG)) for _ in range(2)]
+            busy = [
+                asyncio.create_task(client.post("/v1/chat/completions", json=LONG))
+                for _ in range(2)
+            ]
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 load = (await client.get("/load")).json()

@@ -164,7 +164,9 @@ def validation_error_from(errors: Sequence[Any]) -> InvalidRequestError:
         )
     if kind == "missing":
         return InvalidRequestError(
-            f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+            f"Missing required parameter: '{param}'.",
+            param=param,
+            code="missing_required_parameter",
         )
     msg = str(first.get("msg", "Invalid value"))
     where = f" for '{param}'" if param else ""
@@ -190,7 +192,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if status == 404:
             body = error_body("Not found.", "invalid_request_error", code="not_found")
         elif status == 405:
-            body = error_body("Method not allowed.", "invalid_request_error", code="method_not_allowed")
+            body = error_body(
+                "Method not allowed.", "invalid_request_error", code="method_not_allowed"
+            )
         else:
             kind = "invalid_request_error" if status < 500 else "server_error"
             body = error_body(str(exc.detail), kind)

@@ -41,4 +41,6 @@ class Readiness:
         results = await asyncio.gather(*(self._run(n, self._checks[n]) for n in names))
         checks = dict(zip(names, results, strict=True))
         checks["accepting"] = not self.draining
-        return ReadinessReport(status="ready" if all(checks.values()) else "not_ready", checks=checks)
+        return ReadinessReport(
+            status="ready" if all(checks.values()) else "not_ready", checks=checks
+        )

@@ -1,7 +1,6 @@
 """``python -m switchyard_gateway``: serve the gateway."""
 
 from switchyard_common.server import serve
-
 from switchyard_gateway.config import GatewaySettings
 from switchyard_gateway.main import create_app
 

@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from switchyard_common.app import create_service_app
 from switchyard_common.discovery import Discovery, StaticDiscovery
 from switchyard_common.http import HttpClientConfig, create_http_client
-
 from switchyard_gateway.api import chat, models
 from switchyard_gateway.auth import KeyStore, read_key_file
 from switchyard_gateway.config import GatewaySettings

@@ -27,7 +27,6 @@ from switchyard_common.errors import (
 )
 from switchyard_common.sse import SSE_HEADERS, sse_event
 from switchyard_common.telemetry import inject_trace_headers
-
 from switchyard_gateway.policies import RoutingPolicy
 from switchyard_gateway.pool import InstancePool, InstanceState
 

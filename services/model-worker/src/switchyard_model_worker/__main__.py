@@ -1,7 +1,6 @@
 """``python -m switchyard_model_worker``: serve the model-worker."""
 
 from switchyard_common.server import serve
-
 from switchyard_model_worker.config import WorkerSettings
 from switchyard_model_worker.main import create_app
 

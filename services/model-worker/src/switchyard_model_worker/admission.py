@@ -86,4 +86,3 @@ class Admission:
                 waiter.set_result(None)  # the slot moves to the waiter; in_flight unchanged
                 return
         self.in_flight -= 1
-

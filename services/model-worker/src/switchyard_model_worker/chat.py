@@ -8,7 +8,6 @@ from typing import Any
 from switchyard_common.errors import InternalError, InvalidRequestError, SwitchyardError
 from switchyard_common.openai_schemas import ChatCompletionRequest, new_id, now
 from switchyard_common.sse import DONE, sse_event
-
 from switchyard_model_worker.backends.base import Finished, GenerationEvent, GenerationRequest
 from switchyard_model_worker.engine import Engine
 
@@ -20,7 +19,9 @@ def to_generation_request(req: ChatCompletionRequest, default_max_tokens: int) -
         raise InvalidRequestError("Only n=1 is supported.", param="n", code="unsupported_value")
     if req.tools:
         raise InvalidRequestError(
-            "This model backend does not support tools.", param="tools", code="unsupported_parameter"
+            "This model backend does not support tools.",
+            param="tools",
+            code="unsupported_parameter",
         )
     bias: dict[int, float] = {}
     for key, value in (req.logit_bias or {}).items():
@@ -114,7 +115,9 @@ async def _sse(
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+                "choices": [
+                    {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+                ],
             }
         )
 

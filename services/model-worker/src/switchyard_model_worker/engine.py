@@ -12,7 +12,6 @@ from switchyard_common.errors import (
     ModelNotFoundError,
     SwitchyardError,
 )
-
 from switchyard_model_worker.admission import Admission
 from switchyard_model_worker.backends.base import (
     Backend,
@@ -84,4 +83,3 @@ class Engine:
         self.metrics.finished.labels(stats.finish_reason or "cancelled").inc()
         if stats.completion_tokens > 1 and first_at and now > first_at:
             self.metrics.tokens_per_second.observe((stats.completion_tokens - 1) / (now - first_at))
-

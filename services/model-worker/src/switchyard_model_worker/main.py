@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from switchyard_common.app import create_service_app
-
 from switchyard_model_worker.admission import Admission
 from switchyard_model_worker.api import chat, models
 from switchyard_model_worker.backends.base import Backend, ModelLoadError

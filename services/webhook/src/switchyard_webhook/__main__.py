@@ -1,7 +1,6 @@
 """``python -m switchyard_webhook``: serve the webhook service."""
 
 from switchyard_common.server import serve
-
 from switchyard_webhook.config import WebhookSettings
 from switchyard_webhook.main import create_app
 

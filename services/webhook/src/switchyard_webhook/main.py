@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from switchyard_common.app import create_service_app
-
 from switchyard_webhook.config import WebhookSettings
 
 

@@ -21,9 +21,7 @@ def get_pool(request: Request) -> InstancePool:
     return pool
 
 
-def require_api_key(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> str:
+def require_api_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
     keys: KeyStore = request.app.state.keys
     return keys.authenticate(authorization)
 

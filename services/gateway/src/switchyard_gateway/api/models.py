@@ -6,7 +6,6 @@ from fastapi import APIRouter
 
 from switchyard_common.errors import ModelNotFoundError
 from switchyard_common.openai_schemas import Model, ModelList
-
 from switchyard_gateway.api.deps import ApiKeyDep, PoolDep
 
 router = APIRouter(tags=["models"], dependencies=[ApiKeyDep])

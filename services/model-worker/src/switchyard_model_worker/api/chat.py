@@ -10,7 +10,6 @@ from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import json_response
 from switchyard_common.openai_schemas import ChatCompletionRequest
 from switchyard_common.sse import SSE_HEADERS
-
 from switchyard_model_worker import chat
 from switchyard_model_worker.api.deps import EngineDep, SettingsDep
 
@@ -34,7 +33,9 @@ async def create_chat_completion(
                 stream, media_type="text/event-stream", headers=SSE_HEADERS
             )
         else:
-            response = json_response(await cancel_on_disconnect(request, chat.complete(engine, gen)))
+            response = json_response(
+                await cancel_on_disconnect(request, chat.complete(engine, gen))
+            )
     except Exception as exc:
         engine.metrics.requests.labels(ENDPOINT, str(getattr(exc, "status_code", 500))).inc()
         raise

@@ -7,7 +7,6 @@ from dataclasses import asdict
 from fastapi import APIRouter
 
 from switchyard_common.openai_schemas import Model, ModelList
-
 from switchyard_model_worker.api.deps import EngineDep
 
 router = APIRouter(tags=["models"])

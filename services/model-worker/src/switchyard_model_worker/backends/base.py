@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -70,7 +70,7 @@ class Backend(ABC):
     @abstractmethod
     def generate(
         self, request: GenerationRequest, stats: GenerationStats
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         """Yield text deltas and end with exactly one ``Finished``, keeping ``stats`` current.
 
         Closing the iterator early (client gone) must stop generation promptly; by the time

@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,10 @@ class LlamaCppBackend(Backend):
         await loop.run_in_executor(self._executor, self._load_sync)
         log.info(
             "model loaded",
-            extra={"model_path": str(self.model_path), "seconds": round(time.perf_counter() - started, 3)},
+            extra={
+                "model_path": str(self.model_path),
+                "seconds": round(time.perf_counter() - started, 3),
+            },
         )
 
     def _load_sync(self) -> None:
@@ -121,7 +124,7 @@ class LlamaCppBackend(Backend):
 
     async def generate(
         self, request: GenerationRequest, stats: GenerationStats
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         cancel = threading.Event()

@@ -1,0 +1,40 @@
+# Switchyard — developer commands. `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+UV ?= uv
+ARGS ?=
+# llama-cpp-python compiles from source; uv's cache keeps the built wheel for next time.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+export UV_LINK_MODE ?= copy
+
+.PHONY: help install run test lint fmt typecheck bench clean
+
+help:
+	@echo "make run     start the whole platform locally (ARGS='--port 9000' to pass options)"
+	@echo "make test    run every package's tests and the cross-service tests"
+	@echo "make lint    ruff + mypy"
+	@echo "make fmt     format the code"
+
+.venv/.synced: pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	$(UV) sync --all-packages --frozen
+	@touch $@
+
+install: .venv/.synced
+
+run: install
+	$(UV) run --no-sync switchyard up $(ARGS)
+
+test: install
+	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+
+lint: install
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+	$(UV) run --no-sync mypy
+
+fmt: install
+	$(UV) run --no-sync ruff format .
+	$(UV) run --no-sync ruff check --fix .
+
+clean:
+	rm -rf .venv .switchyard .pytest_cache .mypy_cache .ruff_cache
