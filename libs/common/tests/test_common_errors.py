@@ -93,7 +93,9 @@ def assert_error_shape(body: dict[str, object]) -> dict[str, object]:
     return error
 
 
-@pytest.mark.parametrize(("index", "case"), list(enumerate(CASES)), ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("index", "case"), list(enumerate(CASES)), ids=[type(c[0]).__name__ for c in CASES]
+)
 def test_typed_error_maps_to_status_and_body(client: TestClient, index: int, case: tuple) -> None:
     exc, status, kind, code, param = case
     r = client.get(f"/raise/{index}")
@@ -216,3 +218,20 @@ def test_unhandled_exception_is_generic_500(client: TestClient) -> None:
     assert "hunter2" not in r.text
     assert "RuntimeError" not in r.text
     assert "secret" not in r.text
+
+
+def test_unhandled_exception_is_counted_as_500_under_route_template(client: TestClient) -> None:
+    client.get("/boom")
+    metrics = client.get("/metrics").text
+    assert 'route="/boom",status="500"' in metrics
+
+
+def test_unhandled_exception_response_echoes_request_id(client: TestClient) -> None:
+    r = client.get("/boom", headers={"x-request-id": "trace-me"})
+    assert r.headers.get("x-request-id") == "trace-me"
+
+
+def test_missing_body_message_does_not_say_none(client: TestClient) -> None:
+    r = client.post("/items")
+    assert r.status_code == 400
+    assert "'None'" not in r.json()["error"]["message"]

@@ -24,7 +24,9 @@ async def test_static_discovery_normalises_entries() -> None:
     )
     await discovery.start()
     first, second = discovery.instances()
-    assert first == Instance(id="http://w1:8101", url="http://w1:8101", models=frozenset({"a", "b"}))
+    assert first == Instance(
+        id="http://w1:8101", url="http://w1:8101", models=frozenset({"a", "b"})
+    )
     assert second.id == "worker-2"
     assert second.url == "http://w2:8101"
     assert second.models == frozenset()
@@ -101,7 +103,8 @@ def test_sse_event_framing() -> None:
         "id": "c1",
         "choices": [{"delta": {"content": "hi"}}],
     }
-    assert b", " not in frame and b": {" not in frame  # compact JSON
+    # Compact JSON, no spaces between tokens.
+    assert frame == b'data: {"id":"c1","choices":[{"delta":{"content":"hi"}}]}\n\n'
 
 
 def test_sse_event_escapes_newlines_and_keeps_utf8() -> None:

@@ -12,7 +12,6 @@ from switchyard_common.settings import ServiceSettings
 class DemoSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SWITCHYARD_DEMO_")
     service_name: str = "demo"
-    port: int = 9100
     flavour: str = "plain"
 
 
@@ -26,7 +25,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults() -> None:
     s = DemoSettings()
     assert s.service_name == "demo"
-    assert s.port == 9100
+    assert s.port == 8000
     assert s.host == "127.0.0.1"
     assert s.log_level == "INFO"
     assert s.log_json is True
@@ -49,7 +48,7 @@ def test_subclass_env_prefix_is_honoured(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_base_prefix_does_not_leak_into_subclass(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWITCHYARD_PORT", "1234")
-    assert DemoSettings().port == 9100
+    assert DemoSettings().port == 8000
     assert ServiceSettings().port == 1234
 
 
@@ -57,7 +56,7 @@ def test_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     s = DemoSettings()
     with pytest.raises(ValidationError):
         s.port = 1  # type: ignore[misc]
-    assert s.port == 9100
+    assert s.port == 8000
 
 
 def test_unknown_env_vars_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,7 +73,9 @@ def test_unknown_env_vars_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
         ("SHUTDOWN_GRACE_SECONDS", "-5"),
     ],
 )
-def test_invalid_env_values_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+def test_invalid_env_values_rejected(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
     monkeypatch.setenv(f"SWITCHYARD_DEMO_{name}", value)
     with pytest.raises(ValidationError):
         DemoSettings()

@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from switchyard_common.context import REQUEST_ID_HEADER, REQUEST_ID_SCOPE_KEY, request_id_var
+
 log = logging.getLogger(__name__)
 
 
@@ -152,7 +154,9 @@ def validation_error_from(errors: Sequence[Any]) -> InvalidRequestError:
     if not errors:
         return InvalidRequestError("Invalid request body.", code="invalid_request")
     first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    loc = [str(p) for p in first.get("loc", ())]
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]  # where it was, not part of the parameter's name
     param = ".".join(loc) or None
     kind = str(first.get("type", ""))
     if kind == "json_invalid":
@@ -161,6 +165,10 @@ def validation_error_from(errors: Sequence[Any]) -> InvalidRequestError:
         return InvalidRequestError(
             f"We could not parse the JSON body of your request. ({detail})".replace(" ()", ""),
             code="invalid_json",
+        )
+    if kind == "missing" and param is None:
+        return InvalidRequestError(
+            "The request body is missing: send a JSON object.", code="missing_required_parameter"
         )
     if kind == "missing":
         return InvalidRequestError(
@@ -200,9 +208,18 @@ def install_error_handlers(app: FastAPI) -> None:
             body = error_body(str(exc.detail), kind)
         return error_response(status, body, exc.headers)
 
-    async def on_unhandled(_: Request, exc: Exception) -> Response:
-        log.error("unhandled error", exc_info=exc)
-        return InternalError("The server had an error while processing your request.").to_response()
+    async def on_unhandled(request: Request, exc: Exception) -> Response:
+        # This runs outside the request-context middleware, so the id comes from the scope.
+        request_id = request.scope.get(REQUEST_ID_SCOPE_KEY)
+        token = request_id_var.set(request_id)
+        try:
+            log.error("unhandled error", exc_info=exc)
+        finally:
+            request_id_var.reset(token)
+        response = InternalError("The server had an error while processing your request.")
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response.to_response()
 
     app.add_exception_handler(SwitchyardError, on_switchyard_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -10,7 +10,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchyard_common.context import REQUEST_ID_HEADER, request_id_var
+from switchyard_common.context import REQUEST_ID_HEADER, REQUEST_ID_SCOPE_KEY, request_id_var
 from switchyard_common.metrics import HttpMetrics
 
 _HEADER_BYTES = REQUEST_ID_HEADER.encode()
@@ -43,6 +43,7 @@ class RequestContextMiddleware:
             elif key in (b"traceparent", b"tracestate"):
                 carrier[key.decode()] = value.decode("latin-1")
         request_id = request_id or uuid.uuid4().hex
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
         token = request_id_var.set(request_id)
         status = 500
         started = time.perf_counter()

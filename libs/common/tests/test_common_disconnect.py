@@ -1,0 +1,144 @@
+"""cancel_on_disconnect: stop work for clients that have gone away; Readiness checks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from starlette.requests import Request
+from starlette.types import Message
+
+from switchyard_common.disconnect import ClientDisconnectedError, cancel_on_disconnect
+from switchyard_common.readiness import Readiness
+
+
+def make_request(messages: list[Message], *, then_block: bool = True) -> Request:
+    """A request whose ``receive`` yields ``messages`` (after a short pause each), then blocks."""
+    queue = list(messages)
+
+    async def receive() -> Message:
+        if queue:
+            await asyncio.sleep(0.01)
+            return queue.pop(0)
+        if then_block:
+            await asyncio.Event().wait()
+        raise AssertionError("receive called too often")
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [], "query_string": b""}
+    return Request(scope, receive)
+
+
+def other_tasks() -> set[asyncio.Task[object]]:
+    return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+
+async def test_disconnect_cancels_work_and_raises() -> None:
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def work() -> str:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    request = make_request([{"type": "http.disconnect"}])
+    with pytest.raises(ClientDisconnectedError) as info:
+        await asyncio.wait_for(cancel_on_disconnect(request, work()), timeout=5)
+    assert started.is_set()
+    assert cancelled.is_set()
+    assert info.value.status_code == 499
+    assert info.value.code == "client_disconnected"
+
+
+async def test_body_messages_are_skipped_until_disconnect() -> None:
+    request = make_request(
+        [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
+    )
+    with pytest.raises(ClientDisconnectedError):
+        await asyncio.wait_for(cancel_on_disconnect(request, asyncio.sleep(30)), timeout=5)
+
+
+async def test_no_disconnect_returns_result_and_cleans_up_watcher() -> None:
+    async def work() -> int:
+        await asyncio.sleep(0.02)
+        return 42
+
+    request = make_request([])
+    assert await cancel_on_disconnect(request, work()) == 42
+    await asyncio.sleep(0)  # let the cancelled watcher finish
+    assert other_tasks() == set()
+
+
+async def test_work_errors_propagate_unchanged() -> None:
+    async def work() -> None:
+        raise ValueError("model exploded")
+
+    with pytest.raises(ValueError, match="model exploded"):
+        await cancel_on_disconnect(make_request([]), work())
+
+
+async def test_outer_cancellation_is_not_reported_as_disconnect() -> None:
+    inner_cancelled = asyncio.Event()
+
+    async def work() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            inner_cancelled.set()
+            raise
+
+    outer = asyncio.create_task(cancel_on_disconnect(make_request([]), work()))
+    await asyncio.sleep(0.02)
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+    assert inner_cancelled.is_set()
+
+
+# ------------------------------------------------------------------ readiness
+
+
+async def test_readiness_all_pass() -> None:
+    readiness = Readiness()
+
+    async def ok() -> bool:
+        return True
+
+    readiness.add_check("a", ok)
+    report = await readiness.report()
+    assert report.status == "ready"
+    assert report.checks == {"a": True, "accepting": True}
+
+
+async def test_readiness_timeout_raise_false_and_draining() -> None:
+    readiness = Readiness(timeout=0.05)
+
+    async def slow() -> bool:
+        await asyncio.sleep(5)
+        return True
+
+    async def broken() -> bool:
+        raise RuntimeError("nope")
+
+    async def ok() -> bool:
+        return True
+
+    readiness.add_check("slow", slow)
+    readiness.add_check("broken", broken)
+    readiness.add_check("ok", ok)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    report = await readiness.report()
+    assert loop.time() - started < 1.0  # checks run concurrently and are bounded by the timeout
+    assert report.status == "not_ready"
+    assert report.checks == {"slow": False, "broken": False, "ok": True, "accepting": True}
+
+    drained = Readiness()
+    drained.draining = True
+    report = await drained.report()
+    assert report.status == "not_ready"
+    assert report.checks == {"accepting": False}
