@@ -15,6 +15,7 @@ from switchyard_common.logging import configure_logging
 from switchyard_common.metrics import HttpMetrics
 from switchyard_common.middleware import RequestContextMiddleware
 from switchyard_common.readiness import Readiness, ReadinessReport
+from switchyard_common.registration import Advertisement, consul_registration
 from switchyard_common.settings import ServiceSettings
 from switchyard_common.telemetry import setup_tracing
 
@@ -38,7 +39,8 @@ def create_service_app(
     """Build a FastAPI app with request ids, OpenAI error JSON, health, readiness and metrics.
 
     ``app.state`` holds ``settings``, ``registry`` (Prometheus) and ``readiness``; the
-    service's own lifespan adds its checks with ``app.state.readiness.add_check``.
+    service's own lifespan adds its checks with ``app.state.readiness.add_check``. With
+    ``consul.address`` set, the instance registers in Consul once its lifespan has started.
     """
     if configure_logs:
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
@@ -49,7 +51,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan_wrapper(app: FastAPI) -> AsyncIterator[None]:
-        async with service_lifespan(app):
+        async with service_lifespan(app), consul_registration(app):
             log.info("service started", extra={"port": settings.port})
             yield
             readiness.draining = True
@@ -63,6 +65,14 @@ def create_service_app(
     app.state.settings = settings
     app.state.registry = registry
     app.state.readiness = readiness
+    # Registration (Consul, when configured): extra tags/meta, and hooks run on SIGTERM
+    # before the server stops accepting (see lifecycle.GracefulServer).
+    app.state.advertisement = Advertisement()
+
+    async def mark_not_ready() -> None:
+        readiness.draining = True
+
+    app.state.pre_stop = [mark_not_ready]
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware,

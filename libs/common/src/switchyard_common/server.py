@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
 
+from switchyard_common.lifecycle import GracefulServer
 from switchyard_common.settings import ServiceSettings
 
 
 def serve(create_app: Callable[[], FastAPI], settings: ServiceSettings) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight requests get ``shutdown_grace_seconds``."""
-    uvicorn.run(
-        create_app(),
+    """Serve until SIGINT/SIGTERM: pre-stop hooks (not-ready, leave Consul) run first, then
+    in-flight requests get ``shutdown_grace_seconds``."""
+    app = create_app()
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -23,3 +28,8 @@ def serve(create_app: Callable[[], FastAPI], settings: ServiceSettings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         server_header=False,
     )
+    server = GracefulServer(config, app, pre_stop_timeout=settings.shutdown_grace_seconds)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE
