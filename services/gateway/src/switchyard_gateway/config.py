@@ -8,7 +8,11 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from switchyard_common.discovery import StaticInstanceConfig
+from switchyard_common.discovery import (
+    ConsulWatchSettings,
+    KubernetesDiscoverySettings,
+    StaticInstanceConfig,
+)
 from switchyard_common.settings import ServiceSettings
 
 
@@ -19,8 +23,12 @@ class GatewaySettings(ServiceSettings):
     port: int = Field(default=8080, ge=0, le=65535)
 
     # Discovery of model-worker instances.
-    discovery: Literal["static"] = "static"
+    discovery: Literal["static", "consul", "kubernetes"] = "static"
     static_workers: list[StaticInstanceConfig] = Field(default_factory=list)
+    # consul / kubernetes: the workers' Consul service name, or their Kubernetes Service.
+    worker_service: str = "model-worker"
+    consul_watch: ConsulWatchSettings = Field(default_factory=ConsulWatchSettings)
+    kubernetes: KubernetesDiscoverySettings = Field(default_factory=KubernetesDiscoverySettings)
     # How often instances are probed for health and the models they serve.
     probe_interval_seconds: float = Field(default=2.0, gt=0)
     probe_timeout_seconds: float = Field(default=1.0, gt=0)

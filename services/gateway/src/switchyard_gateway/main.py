@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from switchyard_common.app import create_service_app
 from switchyard_common.discovery import Discovery, StaticDiscovery
@@ -19,7 +20,22 @@ from switchyard_gateway.pool import InstancePool
 from switchyard_gateway.proxy import Forwarder
 
 
-def build_discovery(settings: GatewaySettings) -> Discovery:
+def build_discovery(
+    settings: GatewaySettings, registry: CollectorRegistry | None = None
+) -> Discovery:
+    """The configured discovery backend; its metrics go on ``registry`` (the app's)."""
+    if settings.discovery == "consul":
+        from switchyard_common.consul_discovery import ConsulDiscovery
+
+        if not settings.consul.address:
+            raise ValueError("discovery=consul needs SWITCHYARD_GATEWAY_CONSUL__ADDRESS")
+        return ConsulDiscovery(
+            settings.consul, settings.worker_service, settings.consul_watch, registry
+        )
+    if settings.discovery == "kubernetes":
+        from switchyard_common.kubernetes_discovery import KubernetesDiscovery
+
+        return KubernetesDiscovery(settings.worker_service, settings.kubernetes, registry)
     return StaticDiscovery(settings.static_workers)
 
 
@@ -40,7 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     )
     pool = InstancePool(
-        build_discovery(settings),
+        build_discovery(settings, app.state.registry),
         client,
         probe_interval=settings.probe_interval_seconds,
         probe_timeout=settings.probe_timeout_seconds,

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from switchyard_common.app import create_service_app
+from switchyard_common.registration import advertise_worker
 from switchyard_model_worker.admission import Admission
 from switchyard_model_worker.api import chat, models
 from switchyard_model_worker.backends.base import Backend, ModelLoadError
@@ -56,6 +57,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     metrics = WorkerMetrics(app.state.registry, admission)
     engine = Engine(backend, admission, metrics, settings.model_name, settings.model_aliases)
     app.state.engine = engine
+    advertise_worker(  # Consul registration meta and model=<name> tags (when Consul is on)
+        app,
+        models=[settings.model_name, *settings.model_aliases],
+        backend=settings.backend,
+        max_concurrency=admission.capacity,
+    )
 
     async def model_loaded() -> bool:
         return engine.loaded
