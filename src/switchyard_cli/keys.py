@@ -31,10 +31,6 @@ def dev_key(data_dir: Path, explicit: str | None) -> tuple[str, str]:
     return key, f"generated and stored in {stored}"
 
 
-def write_key_hashes(path: Path, keys: list[str]) -> None:
-    """The gateway's key file: SHA-256 digests only, never the keys themselves."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digests = "".join(hashlib.sha256(k.encode()).hexdigest() + "\n" for k in keys)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("# sha256 digests of API keys, one per line\n" + digests)
+def digest(key: str) -> str:
+    """What the gateway is given: the key's SHA-256 digest, never the key itself."""
+    return hashlib.sha256(key.encode()).hexdigest()

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from switchyard_cli.config import CliSettings
-from switchyard_cli.keys import dev_key, write_key_hashes
+from switchyard_cli.keys import dev_key, digest
 from switchyard_cli.supervisor import ServiceSpec, StartupError, Supervisor
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def service_specs(args: argparse.Namespace, keys_file: Path) -> list[ServiceSpec]:
+def service_specs(args: argparse.Namespace, dev_key_digest: str) -> list[ServiceSpec]:
     data = args.data_dir.resolve()
     common = {"LOG_LEVEL": args.log_level}
 
@@ -56,7 +56,9 @@ def service_specs(args: argparse.Namespace, keys_file: Path) -> list[ServiceSpec
                     env("WEBHOOK", port=str(args.webhook_port), data_dir=str(data / "webhook"))),
         ServiceSpec("gateway", "switchyard_gateway", args.port,
                     env("GATEWAY", host=args.host, port=str(args.port),
-                        static_workers=json.dumps(workers), api_keys_file=str(keys_file)),
+                        static_workers=json.dumps(workers),
+                        admin_key_hashes=json.dumps([dev_key_digest]),
+                        keys_file=str(data / "gateway" / "keys.json")),
                     host=args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1"),
     ]  # fmt: skip
 
@@ -85,12 +87,10 @@ def up(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir
     explicit = args.api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
     key, key_source = dev_key(data_dir, explicit)
-    keys_file = data_dir.resolve() / "gateway" / "api-keys.sha256"
-    write_key_hashes(keys_file, [key])
 
     supervisor = Supervisor()
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops us the way Ctrl-C does
-    specs = service_specs(args, keys_file)
+    specs = service_specs(args, digest(key))
     code = 0
     try:
         for spec in specs[:-1]:

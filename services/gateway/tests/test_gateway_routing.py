@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from switchyard_gateway.auth import hash_key
+from switchyard_gateway.keys import hash_key
 from tests.support.fixtures import MODEL
 from tests.support.procs import ServiceProcess, free_port, metric_value
 
@@ -53,7 +53,9 @@ def served(worker: ServiceProcess) -> float:
 def test_round_robin_spreads_requests_over_workers(
     tmp_path: Path, worker: ServiceProcess, second_worker: ServiceProcess
 ) -> None:
-    gw = start_gateway(tmp_path, [{"url": worker.url}, {"url": second_worker.url}])
+    gw = start_gateway(
+        tmp_path, [{"url": worker.url}, {"url": second_worker.url}], routing_policy="round-robin"
+    )
     try:
         before = served(worker), served(second_worker)
         for _ in range(4):

@@ -2,16 +2,17 @@ import pytest
 
 from switchyard_common.discovery import Instance
 from switchyard_common.errors import AuthenticationError, InvalidRequestError
-from switchyard_gateway.auth import KeyStore, hash_key, read_key_file
+from switchyard_gateway.breakers import InstanceBreaker
+from switchyard_gateway.keys import KeyStore, hash_key
 from switchyard_gateway.policies import RoundRobin, make_policy
 from switchyard_gateway.pool import InstanceState
 from switchyard_gateway.proxy import parse_body
 
 
-def test_keystore_accepts_only_known_keys() -> None:
-    store = KeyStore([hash_key("sk-good")])
-    assert store.authenticate("Bearer sk-good") == hash_key("sk-good")
-    assert store.authenticate("bearer   sk-good") == hash_key("sk-good")
+async def test_keystore_accepts_only_known_keys() -> None:
+    store = KeyStore(None, fixed_digests=[hash_key("sk-good")])
+    assert (await store.authenticate("Bearer sk-good")).tenant == "default"
+    assert (await store.authenticate("bearer   sk-good")).digest == hash_key("sk-good")
     for header, code in [
         (None, "missing_api_key"),
         ("", "missing_api_key"),
@@ -20,18 +21,10 @@ def test_keystore_accepts_only_known_keys() -> None:
         ("Bearer ", "invalid_api_key"),
     ]:
         with pytest.raises(AuthenticationError) as info:
-            store.authenticate(header)
+            await store.authenticate(header)
         assert info.value.code == code
         assert info.value.status_code == 401
         assert "sk-good" not in info.value.message
-
-
-def test_key_file_holds_digests_and_skips_comments(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "keys"
-    path.write_text(f"# comment\n{hash_key('a').upper()}\n\n{hash_key('b')}\n")
-    store = KeyStore(read_key_file(path))
-    assert len(store) == 2
-    assert store.authenticate("Bearer a") == hash_key("a")
 
 
 @pytest.mark.parametrize(
@@ -57,9 +50,14 @@ def test_parse_body_keeps_unknown_fields() -> None:
     assert body["vendor_x"] == 1
 
 
+def state(iid: str, **kw: int) -> InstanceState:
+    breaker = InstanceBreaker(iid, fail_max=2, reset_seconds=60)
+    return InstanceState(Instance(id=iid, url=f"http://{iid}"), breaker, healthy=True, **kw)
+
+
 def test_round_robin_rotates_and_lists_all_for_retries() -> None:
-    states = [InstanceState(Instance(id=str(i), url=f"http://h{i}")) for i in range(3)]
-    policy = make_policy("round-robin")
+    states = [state(str(i)) for i in range(3)]
+    policy = make_policy("round-robin", 10)
     assert isinstance(policy, RoundRobin)
     picks = [policy.order(states, None) for _ in range(4)]
     assert [p[0].instance.id for p in picks] == ["0", "1", "2", "0"]

@@ -1,9 +1,11 @@
-"""The gateway app: ``create_app()`` builds it; the lifespan owns clients and the pool."""
+"""The gateway app: ``create_app()`` builds it; the lifespan owns clients, pool and stores."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -12,12 +14,19 @@ from prometheus_client import CollectorRegistry
 from switchyard_common.app import create_service_app
 from switchyard_common.discovery import Discovery, StaticDiscovery
 from switchyard_common.http import HttpClientConfig, create_http_client
-from switchyard_gateway.api import chat, models
-from switchyard_gateway.auth import KeyStore, read_key_file
+from switchyard_gateway.api import admin_keys, chat, completions, embeddings, models
+from switchyard_gateway.breakers import STATE_VALUES, InstanceBreaker
+from switchyard_gateway.cache import MemoryCache, RedisCache, ResponseCache
 from switchyard_gateway.config import GatewaySettings
+from switchyard_gateway.handling import Gateway
+from switchyard_gateway.keys import FileKeyRepository, KeyRepository, KeyStore, RedisKeyRepository
+from switchyard_gateway.metrics import GatewayMetrics
 from switchyard_gateway.policies import make_policy
 from switchyard_gateway.pool import InstancePool
 from switchyard_gateway.proxy import Forwarder
+from switchyard_gateway.ratelimit import RateLimiter, make_storage
+
+log = logging.getLogger(__name__)
 
 
 def build_discovery(
@@ -39,33 +48,67 @@ def build_discovery(
     return StaticDiscovery(settings.static_workers)
 
 
-def build_keystore(settings: GatewaySettings) -> KeyStore:
-    digests = [s.get_secret_value() for s in settings.api_key_hashes]
-    if settings.api_keys_file is not None:
-        digests += read_key_file(settings.api_keys_file)
-    return KeyStore(digests)
+def build_keystore(settings: GatewaySettings, redis: Any) -> KeyStore:
+    repository: KeyRepository | None = None
+    if redis is not None:
+        repository = RedisKeyRepository(redis)
+    elif settings.keys_file is not None:
+        repository = FileKeyRepository(settings.keys_file)
+    return KeyStore(
+        repository,
+        fixed_digests=[s.get_secret_value() for s in settings.api_key_hashes],
+        admin_digests=[s.get_secret_value() for s in settings.admin_key_hashes],
+    )
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
+    metrics = GatewayMetrics(app.state.registry)
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    redis_async: Any = None
+    redis_sync: Any = None
+    if redis_url:
+        import redis
+        import redis.asyncio
+
+        redis_async = redis.asyncio.from_url(redis_url)
+        redis_sync = redis.Redis.from_url(redis_url, socket_timeout=0.5)
+        log.info("sharing rate limits, breakers, keys and cache through Redis")
     client = create_http_client(
         HttpClientConfig(
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.first_byte_timeout_seconds,
+            max_connections=settings.max_in_flight + 64,
+            max_keepalive_connections=settings.max_in_flight,
         )
     )
+
+    def on_breaker_change(instance_id: str, state: str) -> None:
+        log.warning("circuit breaker changed", extra={"instance": instance_id, "state": state})
+        metrics.breaker_state.labels(instance_id).set(STATE_VALUES.get(state, 0))
+
+    def breaker_factory(instance_id: str) -> InstanceBreaker:
+        metrics.breaker_state.labels(instance_id).set(0)
+        return InstanceBreaker(
+            instance_id,
+            fail_max=settings.breaker_fail_max,
+            reset_seconds=settings.breaker_reset_seconds,
+            redis=redis_sync,
+            on_change=on_breaker_change,
+        )
+
     pool = InstancePool(
         build_discovery(settings, app.state.registry),
         client,
+        breaker_factory,
         probe_interval=settings.probe_interval_seconds,
         probe_timeout=settings.probe_timeout_seconds,
+        per_instance_limit=settings.max_in_flight_per_instance,
     )
-    app.state.keys = build_keystore(settings)
-    app.state.pool = pool
-    app.state.forwarder = Forwarder(
+    forwarder = Forwarder(
         pool,
-        make_policy(settings.routing_policy),
+        make_policy(settings.routing_policy, settings.max_in_flight_per_instance),
         client,
         timeout=httpx.Timeout(
             connect=settings.connect_timeout_seconds,
@@ -75,6 +118,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ),
         total_timeout=settings.total_timeout_seconds,
         max_attempts=settings.max_attempts,
+        backoff_base=settings.retry_backoff_base_seconds,
+        backoff_max=settings.retry_backoff_max_seconds,
+        retry_deadline=settings.retry_deadline_seconds,
+        aliases=settings.model_aliases,
+        fallbacks=settings.model_fallbacks,
+    )
+    cache: ResponseCache = (
+        RedisCache(redis_async, settings.cache_ttl_seconds)
+        if redis_async is not None
+        else MemoryCache(settings.cache_ttl_seconds, settings.cache_max_entries)
+    )
+    keys = build_keystore(settings, redis_async)
+    await keys.refresh()
+    app.state.keys = keys
+    app.state.pool = pool
+    app.state.gateway = Gateway(
+        forwarder,
+        RateLimiter(make_storage(redis_url), settings.default_rpm, settings.default_tpm),
+        cache,
+        metrics,
+        max_in_flight=settings.max_in_flight,
+        session_header=settings.session_header.lower(),
     )
     await pool.start()
     try:
@@ -82,8 +147,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await pool.stop()
         await client.aclose()
+        if redis_async is not None:
+            await redis_async.aclose()
+            redis_sync.close()
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    return create_service_app(settings, lifespan=lifespan, routers=[chat.router, models.router])
+    routers = [chat.router, completions.router, embeddings.router, models.router, admin_keys.router]
+    return create_service_app(settings, lifespan=lifespan, routers=routers)

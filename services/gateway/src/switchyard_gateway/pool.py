@@ -1,7 +1,8 @@
-"""The live view of model-worker instances: discovery plus active health probes.
+"""The live view of model-worker instances: discovery plus active probes.
 
-Discovery says which instances exist; probes say which are healthy and which models each
-serves. Routing only ever sees healthy instances that serve the requested model.
+Discovery says which instances exist; probes say which are healthy, which models each
+serves and how loaded it is. Routing only sees instances that are healthy, whose breaker
+allows traffic, and that are below their in-flight bound.
 """
 
 from __future__ import annotations
@@ -9,22 +10,43 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import httpx
 
 from switchyard_common.discovery import Discovery, Instance
+from switchyard_gateway.breakers import InstanceBreaker
 
 log = logging.getLogger(__name__)
+
+BreakerFactory = Callable[[str], InstanceBreaker]
 
 
 @dataclass
 class InstanceState:
     instance: Instance
+    breaker: InstanceBreaker
     healthy: bool = False
     models: frozenset[str] = frozenset()
-    in_flight: int = 0
+    in_flight: int = 0  # this gateway's requests to the instance right now
+    reported_in_flight: int = 0  # what the instance said on /load at the last probe
+    reported_queued: int = 0
+    capacity: int = 0
+    max_queue: int = 0
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def load(self) -> int:
+        """Our own in-flight count plus the queue the instance reported."""
+        return (
+            self.in_flight + self.reported_queued + max(0, self.reported_in_flight - self.in_flight)
+        )
+
+    def saturated(self, per_instance_limit: int) -> bool:
+        if self.in_flight >= per_instance_limit:
+            return True
+        return self.max_queue > 0 and self.reported_queued >= self.max_queue
 
 
 class InstancePool:
@@ -32,14 +54,18 @@ class InstancePool:
         self,
         discovery: Discovery,
         client: httpx.AsyncClient,
+        breaker_factory: BreakerFactory,
         *,
         probe_interval: float,
         probe_timeout: float,
+        per_instance_limit: int,
     ) -> None:
         self.discovery = discovery
         self.client = client
+        self.breaker_factory = breaker_factory
         self.probe_interval = probe_interval
         self.probe_timeout = probe_timeout
+        self.per_instance_limit = per_instance_limit
         self._states: dict[str, InstanceState] = {}
         self._task: asyncio.Task[None] | None = None
         self._refresh_lock = asyncio.Lock()
@@ -59,8 +85,17 @@ class InstancePool:
     def states(self) -> Sequence[InstanceState]:
         return list(self._states.values())
 
-    def candidates(self, model: str) -> list[InstanceState]:
-        return [s for s in self._states.values() if s.healthy and model in s.models]
+    def serving(self, model: str) -> list[InstanceState]:
+        """Healthy instances serving ``model`` whose breaker lets traffic through."""
+        return [
+            s
+            for s in self._states.values()
+            if s.healthy and model in s.models and s.breaker.allows()
+        ]
+
+    def members(self, model: str) -> list[InstanceState]:
+        """Every instance known to serve ``model``, healthy or not."""
+        return [s for s in self._states.values() if model in s.models]
 
     def models(self) -> list[str]:
         return sorted({m for s in self._states.values() if s.healthy for m in s.models})
@@ -78,19 +113,33 @@ class InstancePool:
                 del self._states[gone]
             for iid, inst in current.items():
                 state = self._states.get(iid)
-                if state is None or state.instance != inst:
-                    self._states[iid] = InstanceState(inst, models=inst.models)
+                if state is None:
+                    self._states[iid] = InstanceState(
+                        inst, self.breaker_factory(iid), models=inst.models
+                    )
+                elif state.instance != inst:
+                    state.instance = inst
             await asyncio.gather(*(self._probe(s) for s in list(self._states.values())))
             self._last_refresh = time.monotonic()
 
     async def _probe(self, state: InstanceState) -> None:
         url = state.instance.url
+        timeout = self.probe_timeout
         try:
-            resp = await self.client.get(f"{url}/v1/models", timeout=self.probe_timeout)
-            resp.raise_for_status()
-            models = frozenset(m["id"] for m in resp.json()["data"])
-            ready = await self.client.get(f"{url}/readyz", timeout=self.probe_timeout)
+            models_resp, ready, load = await asyncio.gather(
+                self.client.get(f"{url}/v1/models", timeout=timeout),
+                self.client.get(f"{url}/readyz", timeout=timeout),
+                self.client.get(f"{url}/load", timeout=timeout),
+            )
+            models_resp.raise_for_status()
+            models = frozenset(m["id"] for m in models_resp.json()["data"])
             healthy = ready.status_code == 200
+            if load.status_code == 200:
+                data = load.json()
+                state.reported_in_flight = int(data.get("in_flight", 0))
+                state.reported_queued = int(data.get("queued", 0))
+                state.capacity = int(data.get("capacity", 0))
+                state.max_queue = int(data.get("max_queue", 0))
         except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
             if state.healthy:
                 log.warning("instance unhealthy", extra={"instance": url, "reason": repr(exc)})

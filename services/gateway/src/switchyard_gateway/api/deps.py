@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from switchyard_gateway.auth import KeyStore
+from switchyard_gateway.handling import Gateway
+from switchyard_gateway.keys import ApiKey, KeyStore
 from switchyard_gateway.pool import InstancePool
-from switchyard_gateway.proxy import Forwarder
 
 
-def get_forwarder(request: Request) -> Forwarder:
-    forwarder: Forwarder = request.app.state.forwarder
-    return forwarder
+def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
 
 
 def get_pool(request: Request) -> InstancePool:
@@ -21,11 +21,25 @@ def get_pool(request: Request) -> InstancePool:
     return pool
 
 
-def require_api_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+def get_keys(request: Request) -> KeyStore:
     keys: KeyStore = request.app.state.keys
-    return keys.authenticate(authorization)
+    return keys
 
 
-ForwarderDep = Annotated[Forwarder, Depends(get_forwarder)]
+async def require_api_key(
+    keys: Annotated[KeyStore, Depends(get_keys)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> ApiKey:
+    return await keys.authenticate(authorization)
+
+
+async def require_admin_key(key: Annotated[ApiKey, Depends(require_api_key)]) -> ApiKey:
+    KeyStore.require_admin(key)
+    return key
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 PoolDep = Annotated[InstancePool, Depends(get_pool)]
-ApiKeyDep = Depends(require_api_key)
+KeysDep = Annotated[KeyStore, Depends(get_keys)]
+ApiKeyDep = Annotated[ApiKey, Depends(require_api_key)]
+AdminKeyDep = Annotated[ApiKey, Depends(require_admin_key)]

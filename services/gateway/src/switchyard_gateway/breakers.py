@@ -1,0 +1,76 @@
+"""A ``pybreaker`` circuit breaker per worker instance.
+
+With Redis configured, breaker state lives in ``pybreaker``'s Redis storage, so every gateway
+replica sees an instance trip at once. Routing asks ``allows()`` (open breakers are skipped
+until their reset timeout passes; then a half-open trial may go through), and each attempt
+runs inside ``attempt()``, which records success or failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pybreaker
+
+STATE_VALUES = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
+
+
+class UpstreamFailure(Exception):
+    """An attempt failed in a way that says the instance is unhealthy."""
+
+
+class _Listener(pybreaker.CircuitBreakerListener):
+    def __init__(self, on_change: Callable[[str, str], None], instance_id: str) -> None:
+        self.on_change = on_change
+        self.instance_id = instance_id
+
+    def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
+        self.on_change(self.instance_id, new_state.name)
+
+
+class InstanceBreaker:
+    def __init__(
+        self,
+        instance_id: str,
+        *,
+        fail_max: int,
+        reset_seconds: float,
+        redis: Any = None,
+        on_change: Callable[[str, str], None] | None = None,
+    ) -> None:
+        storage = (
+            pybreaker.CircuitRedisStorage(
+                pybreaker.STATE_CLOSED, redis, namespace=f"switchyard:breaker:{instance_id}"
+            )
+            if redis is not None
+            else None
+        )
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=fail_max,
+            reset_timeout=reset_seconds,
+            state_storage=storage,
+            name=instance_id,
+            throw_new_error_on_trip=False,
+            listeners=[_Listener(on_change, instance_id)] if on_change else None,
+        )
+        self._storage = self.breaker._state_storage
+
+    @property
+    def state(self) -> str:
+        return str(self.breaker.current_state)
+
+    def allows(self) -> bool:
+        if self.state != pybreaker.STATE_OPEN:
+            return True
+        opened_at = self._storage.opened_at
+        reset = timedelta(seconds=self.breaker.reset_timeout)
+        return opened_at is None or datetime.now(UTC) >= opened_at + reset
+
+    @contextmanager
+    def attempt(self) -> Iterator[None]:
+        """Run one upstream attempt; raises ``pybreaker.CircuitBreakerError`` if open."""
+        with self.breaker.calling():
+            yield

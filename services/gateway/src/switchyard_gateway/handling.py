@@ -1,0 +1,165 @@
+"""One API request through the gateway: backpressure, rate limits, cache, forwarding, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from switchyard_common.disconnect import cancel_on_disconnect
+from switchyard_common.errors import OverloadedError, RateLimitError, SwitchyardError
+from switchyard_gateway.cache import CACHE_HEADER, ResponseCache, cache_key, is_deterministic
+from switchyard_gateway.keys import ApiKey
+from switchyard_gateway.metrics import GatewayMetrics
+from switchyard_gateway.proxy import Forwarder, Outcome, parse_body
+from switchyard_gateway.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str  # metrics label
+    path: str  # upstream path
+    required: tuple[str, ...]
+
+
+CHAT = Route("chat_completions", "/v1/chat/completions", ("model", "messages"))
+COMPLETIONS = Route("completions", "/v1/completions", ("model", "prompt"))
+EMBEDDINGS = Route("embeddings", "/v1/embeddings", ("model", "input"))
+
+
+class Gateway:
+    def __init__(
+        self,
+        forwarder: Forwarder,
+        limiter: RateLimiter,
+        cache: ResponseCache,
+        metrics: GatewayMetrics,
+        *,
+        max_in_flight: int,
+        session_header: str,
+    ) -> None:
+        self.forwarder = forwarder
+        self.limiter = limiter
+        self.cache = cache
+        self.metrics = metrics
+        self.max_in_flight = max_in_flight
+        self.session_header = session_header
+        self.in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _label(self, model: str) -> str:
+        """Bounded model label: only models some instance serves."""
+        return model if self.forwarder.pool.members(model) else "unknown"
+
+    async def handle(self, request: Request, key: ApiKey, route: Route) -> Response:
+        started = time.monotonic()
+        model_label = "unknown"
+        status = 500
+        rate_headers: dict[str, str] = {}
+        streaming = False
+        if self.in_flight >= self.max_in_flight:
+            self.metrics.rejected.labels("gateway").inc()
+            self.metrics.requests.labels(model_label, route.name, "503").inc()
+            raise OverloadedError("The gateway is at capacity; retry shortly.", retry_after=1)
+        self.in_flight += 1
+        self.metrics.in_flight.inc()
+        try:
+            raw = await request.body()
+            body = parse_body(raw, route.required)
+            model_label = self._label(self.forwarder.resolve(body["model"]))
+            try:
+                rate_headers = await self.limiter.admit(key)
+            except RateLimitError as exc:
+                self.metrics.rate_limited.labels(exc.code or "rate_limit").inc()
+                raise
+            response = await self._respond(request, key, route, raw, body, started)
+            streaming = response.media_type == "text/event-stream"
+            response.headers.update(rate_headers)
+            status = response.status_code
+            return response
+        except SwitchyardError as exc:
+            status = exc.status_code
+            exc.headers = {**rate_headers, **exc.headers}
+            raise
+        finally:
+            self.in_flight -= 1
+            self.metrics.in_flight.dec()
+            self.metrics.requests.labels(model_label, route.name, str(status)).inc()
+            if not streaming:
+                self.metrics.latency.labels(model_label, route.name).observe(
+                    time.monotonic() - started
+                )
+
+    async def _respond(
+        self,
+        request: Request,
+        key: ApiKey,
+        route: Route,
+        raw: bytes,
+        body: dict[str, Any],
+        started: float,
+    ) -> Response:
+        cache_id = None
+        opted_in = key.cache or request.headers.get(CACHE_HEADER, "").lower() in ("on", "true")
+        if opted_in and body.get("stream") is not True and is_deterministic(body):
+            cache_id = cache_key(key.tenant, route.path, body)
+            hit = await self.cache.get(cache_id)
+            self.metrics.cache.labels("hit" if hit is not None else "miss").inc()
+            if hit is not None:
+                return Response(hit, media_type="application/json", headers={CACHE_HEADER: "hit"})
+        user = body.get("user")
+        affinity = request.headers.get(self.session_header) or (
+            user if isinstance(user, str) else None
+        )
+        outcome = Outcome()
+
+        def on_stream_end(done: Outcome) -> None:
+            now = time.monotonic()
+            label = self._label(done.model)
+            self.metrics.latency.labels(label, route.name).observe(now - started)
+            if done.first_byte_at:
+                self.metrics.ttft.labels(label).observe(done.first_byte_at - started)
+            self._account(key, done)
+
+        response = await cancel_on_disconnect(
+            request,
+            self.forwarder.forward(
+                route.path, raw, body, tenant=key.tenant, affinity=affinity,
+                outcome=outcome, on_stream_end=on_stream_end,
+            ),
+        )  # fmt: skip
+        for reason in outcome.retries:
+            self.metrics.retries.labels(reason).inc()
+        overhead = time.monotonic() - started - outcome.upstream_seconds
+        self.metrics.overhead.labels(route.name).observe(max(0.0, overhead))
+        if response.media_type != "text/event-stream":
+            self._account(key, outcome)
+            if cache_id and response.status_code == 200:
+                await self.cache.set(cache_id, bytes(response.body))
+                response.headers[CACHE_HEADER] = "miss"
+        return response
+
+    def _account(self, key: ApiKey, outcome: Outcome) -> None:
+        tokens = outcome.prompt_tokens + outcome.completion_tokens
+        if not tokens:
+            return
+        label = self._label(outcome.model)
+        self.metrics.tokens.labels(label, "prompt").inc(outcome.prompt_tokens)
+        self.metrics.tokens.labels(label, "completion").inc(outcome.completion_tokens)
+        if self.limiter.limits_for(key)[1]:
+            # Charged in the background so the response is not held up by Redis.
+            task = asyncio.create_task(self.limiter.record_tokens(key, tokens))
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not record token usage: %r", task.exception())
