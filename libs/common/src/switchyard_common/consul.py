@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import warnings
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -81,7 +82,18 @@ class ConsulClient:
         if settings.verify and settings.ca_file:
             verify = str(settings.ca_file)
         token = settings.token.get_secret_value() if settings.token else None
-        self._client = consul.aio.Consul(
+        with warnings.catch_warnings():
+            # py-consul passes aiohttp a deprecated argument; nothing for us to act on.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._client = self._connect(parts, token, verify, cert)
+        # Settings are the only source of the token (py-consul would also read its own env).
+        self._client.token = token
+
+    def _connect(
+        self, parts: Any, token: str | None, verify: bool | str, cert: tuple[str, str] | str | None
+    ) -> consul.aio.Consul:
+        settings = self.settings
+        return consul.aio.Consul(
             host=parts.hostname or "127.0.0.1",
             port=parts.port or (8501 if parts.scheme == "https" else 8500),
             scheme=parts.scheme or "http",
@@ -90,8 +102,6 @@ class ConsulClient:
             verify=verify,
             cert=cert,
         )
-        # Settings are the only source of the token (py-consul would also read its own env).
-        self._client.token = token
 
     async def close(self) -> None:
         await self._client.close()
@@ -154,5 +164,5 @@ def backoff_delays(initial: float, maximum: float) -> Iterator[float]:
     """Exponential backoff with full jitter: an endless iterator of delays in seconds."""
     delay = initial
     while True:
-        yield random.uniform(delay / 2, delay)  # noqa: S311 - jitter, not cryptography
+        yield random.uniform(delay / 2, delay)
         delay = min(maximum, delay * 2)
