@@ -110,14 +110,15 @@ class KubernetesDiscovery(WatchingDiscovery):
 
     def _api_client(self) -> Any:
         s = self.settings
-        if s.api_server:
-            cfg = client.Configuration()
-            cfg.host = s.api_server.rstrip("/")
-            return client.ApiClient(cfg)
-        if s.kubeconfig is not None:
-            return config.new_client_from_config(config_file=str(s.kubeconfig))
         cfg = client.Configuration()
-        config.load_incluster_config(client_configuration=cfg)
+        if s.api_server:
+            cfg.host = s.api_server.rstrip("/")
+        elif s.kubeconfig is not None:
+            config.load_kube_config(config_file=str(s.kubeconfig), client_configuration=cfg)
+        else:
+            config.load_incluster_config(client_configuration=cfg)
+        # Fail fast: the watch loop retries with its own backoff and reports the outage.
+        cfg.retries = 0
         return client.ApiClient(cfg)
 
     # -- the watcher thread ---------------------------------------------------------------
