@@ -174,6 +174,7 @@ class WatchingDiscovery(Discovery):
         self._up = False
         self._started = time.monotonic()
         self._last_ok: float | None = None
+        self._reported_down = False
         self.metrics = DiscoveryMetrics(registry or CollectorRegistry(), self.backend)
         self.metrics.staleness.set_function(self.staleness_seconds)
 
@@ -194,11 +195,12 @@ class WatchingDiscovery(Discovery):
         if not self._up:
             log.info("%s discovery connected", self.backend, extra={"instances": len(self._view)})
         self._up = True
+        self._reported_down = False
         self.metrics.up.set(1)
 
     def _mark_down(self, exc: BaseException) -> None:
         self.metrics.errors.inc()
-        if self._up or self._last_ok is None:
+        if self._up or not self._reported_down:
             log.warning(
                 "%s unreachable; keeping the last known %d instances: %s",
                 self.backend,
@@ -207,6 +209,7 @@ class WatchingDiscovery(Discovery):
                 extra={"instances": len(self._view)},
             )
         self._up = False
+        self._reported_down = True
         self.metrics.up.set(0)
 
     def _publish(self, instances: Sequence[Instance]) -> None:
