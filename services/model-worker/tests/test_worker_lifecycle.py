@@ -18,7 +18,7 @@ from tests.support.procs import ServiceProcess, free_port
 LONG = {
     "model": MODEL,
     "messages": [{"role": "user", "content": "Tell me a very long story."}],
-    "max_tokens": 400,
+    "max_tokens": 200,
     "logit_bias": {"0": -100, "1": -100, "2": -100},
 }
 
@@ -61,9 +61,10 @@ def test_unloadable_model_keeps_worker_alive_but_not_ready(tmp_path: Path) -> No
 
 
 async def test_overload_gives_fast_429_with_retry_after(tmp_path: Path) -> None:
-    proc = start_worker(tmp_path, max_queue="1").wait_ready()
+    # A generous queue deadline: on a busy machine the queued request must not time out.
+    proc = start_worker(tmp_path, max_queue="1", queue_timeout_seconds="300").wait_ready()
     try:
-        async with httpx.AsyncClient(base_url=proc.url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=proc.url, timeout=300) as client:
             busy = [
                 asyncio.create_task(client.post("/v1/chat/completions", json=LONG))
                 for _ in range(2)
@@ -89,7 +90,7 @@ async def test_overload_gives_fast_429_with_retry_after(tmp_path: Path) -> None:
 
 async def test_sigterm_finishes_in_flight_request_then_exits(tmp_path: Path) -> None:
     proc = start_worker(tmp_path).wait_ready()
-    async with httpx.AsyncClient(base_url=proc.url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=300) as client:
         request = asyncio.create_task(
             client.post("/v1/chat/completions", json={**LONG, "max_tokens": 60})
         )

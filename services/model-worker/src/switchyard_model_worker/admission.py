@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from switchyard_common.errors import OverloadedError
 
 
+class Rejected(OverloadedError):
+    """Not admitted; ``reason`` is ``queue_full``, ``queue_timeout`` or ``shutting_down``."""
+
+    def __init__(self, reason: str, message: str, *, retry_after: float, status_code: int) -> None:
+        super().__init__(message, retry_after=retry_after, status_code=status_code)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class LoadSnapshot:
     in_flight: int
@@ -53,12 +61,15 @@ class Admission:
 
     async def _acquire(self) -> None:
         if self.closed:
-            raise OverloadedError("This worker is shutting down.", retry_after=1)
+            raise Rejected(
+                "shutting_down", "This worker is shutting down.", retry_after=1, status_code=503
+            )
         if self.in_flight < self.capacity and not self._waiters:
             self.in_flight += 1
             return
         if len(self._waiters) >= self.max_queue:
-            raise OverloadedError(
+            raise Rejected(
+                "queue_full",
                 "The model is at capacity and its queue is full; retry shortly.",
                 retry_after=1,
                 status_code=429,
@@ -74,8 +85,11 @@ class Admission:
                 waiter.cancel()
                 self._waiters.remove(waiter)
             if isinstance(exc, TimeoutError):
-                raise OverloadedError(
-                    "Timed out waiting in the queue for the model; retry shortly.", retry_after=2
+                raise Rejected(
+                    "queue_timeout",
+                    "Timed out waiting in the queue for the model; retry shortly.",
+                    retry_after=2,
+                    status_code=503,
                 ) from None
             raise
 

@@ -1,10 +1,17 @@
-"""The generation engine: admission, the backend, and per-generation metrics."""
+"""The engine: the backend behind admission control, with per-request metrics.
+
+Every generation, relay and embedding call takes an admission slot for as long as it runs;
+closing a generation early (client gone) releases the slot as soon as the backend stops.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 from switchyard_common.errors import (
     InternalError,
@@ -12,18 +19,38 @@ from switchyard_common.errors import (
     ModelNotFoundError,
     SwitchyardError,
 )
-from switchyard_model_worker.admission import Admission
+from switchyard_model_worker.admission import Admission, Rejected
 from switchyard_model_worker.backends.base import (
     Backend,
+    EmbeddingResult,
+    Endpoint,
+    EngineLoad,
     GenerationEvent,
     GenerationRequest,
     GenerationStats,
+    RelayCall,
+    RelayChunk,
+    RelayEvent,
+    RelayResponse,
     TextDelta,
+    UnsupportedError,
 )
 from switchyard_model_worker.backends.llamacpp import PromptTooLongError
 from switchyard_model_worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
+
+E = TypeVar("E", GenerationEvent, RelayEvent)
+
+LoadState = Literal["loading", "loaded", "failed"]
+
+
+@dataclass
+class LoadStatus:
+    state: LoadState = "loading"
+    started_at: float = 0.0
+    seconds: float | None = None
+    error: str | None = None
 
 
 class Engine:
@@ -40,23 +67,90 @@ class Engine:
         self.metrics = metrics
         self.model_name = model_name
         self._names = {model_name, *aliases}
-        self.loaded = False
+        self.status = LoadStatus(started_at=time.monotonic())
+        #: The engine's own load report (openai-compatible engines that publish metrics).
+        self.engine_load: EngineLoad | None = None
 
-    def check_model(self, model: str) -> None:
+    @property
+    def loaded(self) -> bool:
+        return self.status.state == "loaded"
+
+    def check_model(self, model: str, endpoint: Endpoint | None = None) -> None:
         if model not in self._names:
             raise ModelNotFoundError(model)
+        if endpoint is not None and endpoint not in self.backend.endpoints:
+            served = ", ".join(sorted(self.backend.endpoints))
+            raise InvalidRequestError(
+                f"The model '{model}' does not serve {endpoint} (it serves: {served}).",
+                param="model",
+                code="unsupported_endpoint",
+            )
 
-    async def run(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         """Admit, generate, and record metrics. Closing it early cancels the generation."""
+        param = "messages" if request.messages is not None else "prompt"
+        async for event in self._metered(lambda s: self.backend.generate(request, s), param):
+            yield event
+
+    async def relay(self, call: RelayCall) -> AsyncGenerator[RelayEvent, None]:
+        """Admit, relay to the engine, and record metrics."""
+        async for event in self._metered(lambda s: self.backend.relay(call, s)):
+            yield event
+
+    async def relay_embeddings(self, call: RelayCall, inputs: int) -> RelayResponse:
+        """Admit and relay one embeddings request to the engine."""
+        async with self._slot():
+            stats = GenerationStats()
+            events = self.backend.relay(call, stats)
+            try:
+                event = await anext(events)
+            finally:
+                await events.aclose()
+        assert isinstance(event, RelayResponse)
+        self.metrics.prompt_tokens.inc(stats.prompt_tokens)
+        self.metrics.embedding_inputs.inc(inputs)
+        return event
+
+    async def embed(self, texts: list[str]) -> EmbeddingResult:
+        async with self._slot():
+            try:
+                result = await self.backend.embed(texts)
+            except UnsupportedError as exc:
+                raise InvalidRequestError(str(exc), code="unsupported_endpoint") from exc
+        self.metrics.prompt_tokens.inc(result.prompt_tokens)
+        self.metrics.embedding_inputs.inc(len(texts))
+        return result
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """An admission slot, recording queue wait time and rejections."""
         started = time.perf_counter()
-        async with self.admission.slot():
+        try:
+            slot = self.admission.slot()
+            await slot.__aenter__()
+        except Rejected as exc:
+            self.metrics.rejected.labels(exc.reason).inc()
+            raise
+        self.metrics.queue_wait.observe(time.perf_counter() - started)
+        try:
+            yield
+        finally:
+            await slot.__aexit__(None, None, None)
+
+    async def _metered(
+        self, start: Callable[[GenerationStats], AsyncGenerator[E, None]], param: str = "messages"
+    ) -> AsyncGenerator[E, None]:
+        started = time.perf_counter()
+        async with self._slot():
             first_at = last_at = 0.0
             stats = GenerationStats()
-            events = self.backend.generate(request, stats)
+            events = start(stats)
             try:
                 async for event in events:
-                    now = time.perf_counter()
-                    if isinstance(event, TextDelta):
+                    if isinstance(event, TextDelta) or (
+                        isinstance(event, RelayChunk) and event.output
+                    ):
+                        now = time.perf_counter()
                         if first_at == 0.0:
                             first_at = now
                             self.metrics.ttft.observe(now - started)
@@ -66,8 +160,10 @@ class Engine:
                     yield event
             except PromptTooLongError as exc:
                 raise InvalidRequestError(
-                    str(exc), param="messages", code="context_length_exceeded"
+                    str(exc), param=param, code="context_length_exceeded"
                 ) from exc
+            except UnsupportedError as exc:
+                raise InvalidRequestError(str(exc), code="unsupported_endpoint") from exc
             except SwitchyardError:
                 raise
             except Exception as exc:

@@ -12,37 +12,14 @@ from fastapi import FastAPI
 from switchyard_common.app import create_service_app
 from switchyard_common.registration import advertise_worker
 from switchyard_model_worker.admission import Admission
-from switchyard_model_worker.api import chat, models
-from switchyard_model_worker.backends.base import Backend, ModelLoadError
-from switchyard_model_worker.backends.llamacpp import LlamaCppBackend
+from switchyard_model_worker.api import chat, completions, embeddings, models, tokenize
+from switchyard_model_worker.backends.factory import build_backend
 from switchyard_model_worker.config import WorkerSettings
 from switchyard_model_worker.engine import Engine
+from switchyard_model_worker.loading import load_model, watch_engine_load
 from switchyard_model_worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
-
-
-def build_backend(settings: WorkerSettings) -> Backend:
-    return LlamaCppBackend(
-        settings.model_path,
-        n_ctx=settings.n_ctx,
-        n_threads=settings.n_threads,
-        n_batch=settings.n_batch,
-        n_gpu_layers=settings.n_gpu_layers,
-        reuse_prompt_prefix=settings.reuse_prompt_prefix,
-    )
-
-
-async def _load(engine: Engine) -> None:
-    try:
-        await engine.backend.load()
-    except ModelLoadError as exc:
-        log.error("model failed to load; this worker stays not-ready: %s", exc)
-        return
-    except Exception:
-        log.exception("model failed to load; this worker stays not-ready")
-        return
-    engine.loaded = True
 
 
 @asynccontextmanager
@@ -67,18 +44,33 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async def model_loaded() -> bool:
         return engine.loaded
 
+    async def backend_healthy() -> bool:
+        return engine.loaded and await backend.healthy()
+
     app.state.readiness.add_check("model_loaded", model_loaded)
-    # Load in the background so /healthz answers while the model loads.
-    loader = asyncio.create_task(_load(engine))
+    app.state.readiness.add_check("backend_healthy", backend_healthy)
+    # Load in the background so /healthz and /startupz answer while the model loads.
+    tasks = [
+        asyncio.create_task(load_model(engine)),
+        asyncio.create_task(watch_engine_load(engine, settings.engine_metrics_interval_seconds)),
+    ]
     try:
         yield
     finally:
         admission.close()
-        loader.cancel()
-        await asyncio.gather(loader, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await backend.close()
 
 
 def create_app(settings: WorkerSettings | None = None) -> FastAPI:
     settings = settings or WorkerSettings()
-    return create_service_app(settings, lifespan=lifespan, routers=[chat.router, models.router])
+    routers = [
+        chat.router,
+        completions.router,
+        embeddings.router,
+        tokenize.router,
+        models.router,
+    ]
+    return create_service_app(settings, lifespan=lifespan, routers=routers)

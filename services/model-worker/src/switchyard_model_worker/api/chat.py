@@ -10,8 +10,9 @@ from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import json_response
 from switchyard_common.openai_schemas import ChatCompletionRequest
 from switchyard_common.sse import SSE_HEADERS
-from switchyard_model_worker import chat
+from switchyard_model_worker import chat, native, relaying
 from switchyard_model_worker.api.deps import EngineDep, SettingsDep
+from switchyard_model_worker.api.tracking import counted
 
 router = APIRouter(tags=["chat"])
 ENDPOINT = "chat_completions"
@@ -21,23 +22,17 @@ ENDPOINT = "chat_completions"
 async def create_chat_completion(
     body: ChatCompletionRequest, request: Request, engine: EngineDep, settings: SettingsDep
 ) -> Response:
-    engine.check_model(body.model)
-    gen = chat.to_generation_request(body, settings.default_max_tokens)
-    try:
+    with counted(engine, ENDPOINT):
+        engine.check_model(body.model, "chat")
+        if engine.backend.relays:
+            call = relaying.relay_call("/v1/chat/completions", body)
+            return await relaying.respond(request, engine, call)
+        gen = chat.to_generation_request(body, settings.default_max_tokens)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             stream = await cancel_on_disconnect(
-                request, chat.open_stream(engine, gen, include_usage)
+                request, native.open_stream(engine, gen, native.CHAT, include_usage)
             )
-            response: Response = StreamingResponse(
-                stream, media_type="text/event-stream", headers=SSE_HEADERS
-            )
-        else:
-            response = json_response(
-                await cancel_on_disconnect(request, chat.complete(engine, gen))
-            )
-    except Exception as exc:
-        engine.metrics.requests.labels(ENDPOINT, str(getattr(exc, "status_code", 500))).inc()
-        raise
-    engine.metrics.requests.labels(ENDPOINT, "200").inc()
-    return response
+            return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+        whole = await cancel_on_disconnect(request, native.complete(engine, gen, native.CHAT))
+        return json_response(whole)

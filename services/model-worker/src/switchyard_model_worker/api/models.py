@@ -1,11 +1,14 @@
-"""GET /v1/models and GET /load."""
+"""GET /v1/models, /load (for load-aware routing) and /startupz (the startup probe)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter
+from starlette.responses import Response
 
+from switchyard_common.errors import ModelNotFoundError, json_response
 from switchyard_common.openai_schemas import Model, ModelList
 from switchyard_model_worker.api.deps import EngineDep
 
@@ -17,7 +20,27 @@ async def list_models(engine: EngineDep) -> ModelList:
     return ModelList(data=[Model(id=engine.model_name)])
 
 
+@router.get("/v1/models/{model_id}")
+async def get_model(model_id: str, engine: EngineDep) -> Model:
+    engine.check_model(model_id)
+    if model_id != engine.model_name:
+        raise ModelNotFoundError(model_id)
+    return Model(id=engine.model_name)
+
+
 @router.get("/load")
-async def load(engine: EngineDep) -> dict[str, int]:
-    """What this worker is doing now, for load-aware routing."""
-    return asdict(engine.admission.snapshot())
+async def load(engine: EngineDep) -> dict[str, Any]:
+    """What this worker is doing now; ``engine_*`` is the engine's own report, when any."""
+    report: dict[str, Any] = asdict(engine.admission.snapshot())
+    if engine.engine_load is not None:
+        report["engine_running"] = engine.engine_load.running
+        report["engine_waiting"] = engine.engine_load.waiting
+    return report
+
+
+@router.get("/startupz", include_in_schema=False)
+async def startupz(engine: EngineDep) -> Response:
+    """200 once the model has loaded; 503 while loading or after a failed load."""
+    status = engine.status
+    body = {"status": status.state, "seconds": status.seconds, "error": status.error}
+    return json_response(body, 200 if status.state == "loaded" else 503)

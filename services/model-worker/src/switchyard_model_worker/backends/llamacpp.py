@@ -29,7 +29,9 @@ from switchyard_model_worker.backends.base import (
     GenerationStats,
     ModelLoadError,
     TextDelta,
+    TokenCount,
 )
+from switchyard_model_worker.backends.gguf_tokenizer import GgufTokenizer
 from switchyard_model_worker.model_files import resolve_model_path
 from switchyard_model_worker.stops import StopMatcher
 
@@ -48,6 +50,7 @@ class PromptTooLongError(ValueError):
 
 class LlamaCppBackend(Backend):
     max_parallel = 1  # one llama.cpp context generates one sequence at a time
+    endpoints = frozenset({"chat", "completions"})
 
     def __init__(
         self,
@@ -57,7 +60,10 @@ class LlamaCppBackend(Backend):
         n_threads: int,
         n_batch: int,
         n_gpu_layers: int,
+        main_gpu: int = 0,
+        flash_attn: bool = False,
         reuse_prompt_prefix: bool = False,
+        warmup: bool = True,
     ) -> None:
         self.reuse_prompt_prefix = reuse_prompt_prefix
         self.configured_path = model_path
@@ -66,51 +72,64 @@ class LlamaCppBackend(Backend):
         self.n_threads = n_threads
         self.n_batch = n_batch
         self.n_gpu_layers = n_gpu_layers
+        self.main_gpu = main_gpu
+        self.flash_attn = flash_attn
+        self.warmup = warmup
         self._llama: Any = None
-        self._formatter: Any = None
+        self._tokenizer: GgufTokenizer | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
 
     async def load(self) -> None:
         started = time.perf_counter()
         self.model_path = resolve_model_path(self.configured_path)
-        log.info("loading model", extra={"model_path": str(self.model_path)})
+        size_mb = round(self.model_path.stat().st_size / 1e6, 1)
+        log.info(
+            "loading model: reading weights",
+            extra={
+                "model_path": str(self.model_path),
+                "size_mb": size_mb,
+                "n_gpu_layers": self.n_gpu_layers,
+                "n_ctx": self.n_ctx,
+                "n_threads": self.n_threads,
+            },
+        )
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._load_sync)
         log.info(
-            "model loaded",
-            extra={
-                "model_path": str(self.model_path),
-                "seconds": round(time.perf_counter() - started, 3),
-            },
+            "loading model: weights ready",
+            extra={"seconds": round(time.perf_counter() - started, 3)},
         )
+        if self.warmup:
+            stats = GenerationStats()
+            warm = GenerationRequest(max_tokens=1, prompt="Hello", temperature=0.0)
+            async for _ in self.generate(warm, stats):
+                pass
+            log.info(
+                "loading model: warm-up generation done",
+                extra={"seconds": round(time.perf_counter() - started, 3)},
+            )
 
     def _load_sync(self) -> None:
         try:
             from llama_cpp import Llama
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as exc:  # pragma: no cover - install problem
             raise ModelLoadError(f"llama-cpp-python is not installed: {exc}") from exc
+        assert self.model_path is not None
         try:
             llama = Llama(
                 model_path=str(self.model_path),
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
                 n_batch=self.n_batch,
                 n_gpu_layers=self.n_gpu_layers,
+                main_gpu=self.main_gpu,
+                flash_attn=self.flash_attn,
                 verbose=False,
             )
         except Exception as exc:
             raise ModelLoadError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
-        template = llama.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise ModelLoadError(f"{self.model_path} has no chat template in its metadata.")
-        eos_id, bos_id = llama.token_eos(), llama.token_bos()
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=llama._model.token_get_text(eos_id) if eos_id >= 0 else "",
-            bos_token=llama._model.token_get_text(bos_id) if bos_id >= 0 else "",
-            stop_token_ids=[eos_id],
-        )
+        self._tokenizer = GgufTokenizer(llama, self.model_path)
         self._llama = llama
 
     async def close(self) -> None:
@@ -119,8 +138,14 @@ class LlamaCppBackend(Backend):
             self._llama.close()
             self._llama = None
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._llama.tokenize(text.encode(), add_bos=False, special=True))
+    def context_length(self) -> int | None:
+        return self.n_ctx
+
+    async def count_tokens(
+        self, *, text: str | None = None, messages: list[dict[str, Any]] | None = None
+    ) -> TokenCount:
+        assert self._tokenizer is not None
+        return self._tokenizer.count(text=text, messages=messages)
 
     async def generate(
         self, request: GenerationRequest, stats: GenerationStats
@@ -156,17 +181,11 @@ class LlamaCppBackend(Backend):
             await asyncio.shield(future)
 
     def _prompt_tokens(self, request: GenerationRequest) -> tuple[list[int], list[str]]:
-        llama = self._llama
+        assert self._tokenizer is not None
         if request.messages is not None:
-            formatted = self._formatter(messages=request.messages)
-            stops = formatted.stop or []
-            extra = [stops] if isinstance(stops, str) else list(stops)
-            tokens = llama.tokenize(
-                formatted.prompt.encode(), add_bos=not formatted.added_special, special=True
-            )
-            return tokens, extra
+            return self._tokenizer.chat_tokens(request.messages)
         assert request.prompt is not None
-        return llama.tokenize(request.prompt.encode(), add_bos=True, special=False), []
+        return self._tokenizer.text_tokens(request.prompt), []
 
     def _generate_sync(
         self,

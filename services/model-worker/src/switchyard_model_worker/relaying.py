@@ -1,0 +1,64 @@
+"""HTTP responses for relayed requests: the engine's JSON, or its stream chunk by chunk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from starlette.responses import Response
+
+from switchyard_common.disconnect import cancel_on_disconnect
+from switchyard_common.errors import InternalError, SwitchyardError, json_response
+from switchyard_common.sse import DONE, SSE_HEADERS, sse_event
+from switchyard_model_worker.backends.base import RelayCall, RelayChunk, RelayEvent, RelayResponse
+from switchyard_model_worker.engine import Engine
+
+
+def relay_call(path: str, body: Any) -> RelayCall:
+    """The client's body as it came (unknown fields kept), minus what was left unset."""
+    raw = body.model_dump(exclude_unset=True)
+    return RelayCall(path=path, body=raw, stream=bool(raw.get("stream")))
+
+
+async def respond(request: Request, engine: Engine, call: RelayCall) -> Response:
+    if call.stream:
+        stream = await cancel_on_disconnect(request, _open(engine.relay(call)))
+        return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    whole = await cancel_on_disconnect(request, _whole(engine.relay(call)))
+    return json_response(whole.payload, whole.status_code)
+
+
+async def _whole(events: AsyncGenerator[RelayEvent, None]) -> RelayResponse:
+    try:
+        event = await anext(events)
+    finally:
+        await events.aclose()
+    assert isinstance(event, RelayResponse)
+    return event
+
+
+async def _open(events: AsyncGenerator[RelayEvent, None]) -> AsyncIterator[bytes]:
+    """Wait for the engine's first chunk, so errors before it are still HTTP errors."""
+    try:
+        first = await anext(events)
+    except BaseException:
+        await events.aclose()
+        raise
+    return _sse(first, events)
+
+
+async def _sse(first: RelayEvent, events: AsyncGenerator[RelayEvent, None]) -> AsyncIterator[bytes]:
+    try:
+        event: RelayEvent | None = first
+        while event is not None:
+            assert isinstance(event, RelayChunk)
+            yield sse_event(event.payload)
+            event = await anext(events, None)
+        yield DONE
+    except Exception as exc:
+        err = exc if isinstance(exc, SwitchyardError) else InternalError("Generation failed.")
+        yield sse_event(err.body())
+    finally:
+        await events.aclose()
