@@ -117,7 +117,11 @@ def test_tokenize_text_matches_completion_usage(worker: ServiceProcess) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"text": "a", "messages": [{"role": "user", "content": "b"}]}, {"model": "x", "text": "a"}],
+    [
+        {},
+        {"text": "a", "messages": [{"role": "user", "content": "b"}]},
+        {"model": "x", "text": "a"},
+    ],
     ids=["nothing", "both", "unknown-model"],
 )
 def test_tokenize_rejects_bad_requests(worker: ServiceProcess, body: dict) -> None:
