@@ -2,52 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from switchyard_gateway.keys import hash_key
 from tests.support.fixtures import MODEL
-from tests.support.procs import ServiceProcess, free_port, metric_value
+from tests.support.procs import ServiceProcess, free_port
 
-KEY = "sk-gateway-test"
-AUTH = {"Authorization": f"Bearer {KEY}"}
+from .conftest import AUTH, served, start_gateway, start_worker
+
 HI = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
-
-
-def start_gateway(tmp: Path, workers: list[dict], **env: str) -> ServiceProcess:
-    port = free_port()
-    full = {
-        "SWITCHYARD_GATEWAY_PORT": str(port),
-        "SWITCHYARD_GATEWAY_STATIC_WORKERS": json.dumps(workers),
-        "SWITCHYARD_GATEWAY_API_KEY_HASHES": json.dumps([hash_key(KEY)]),
-    }
-    full.update({f"SWITCHYARD_GATEWAY_{k.upper()}": v for k, v in env.items()})
-    return ServiceProcess(
-        "switchyard_gateway", full, tmp / f"gateway-{port}.log", port
-    ).wait_ready()
-
-
-@pytest.fixture(scope="module")
-def second_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    port = free_port()
-    proc = ServiceProcess(
-        "switchyard_model_worker",
-        {"SWITCHYARD_MODEL_WORKER_PORT": str(port)},
-        tmp_path_factory.mktemp("w2") / "worker.log",
-        port,
-    ).wait_ready()
-    yield proc
-    proc.stop()
-
-
-def served(worker: ServiceProcess) -> float:
-    text = httpx.get(f"{worker.url}/metrics").text
-    return metric_value(text, "switchyard_worker_requests_total", {"endpoint": "chat_completions"})
 
 
 def test_round_robin_spreads_requests_over_workers(
@@ -72,12 +37,7 @@ def test_dead_worker_is_retried_elsewhere_before_first_byte(
     tmp_path: Path, worker: ServiceProcess
 ) -> None:
     doomed_port = free_port()
-    doomed = ServiceProcess(
-        "switchyard_model_worker",
-        {"SWITCHYARD_MODEL_WORKER_PORT": str(doomed_port)},
-        tmp_path / "doomed.log",
-        doomed_port,
-    ).wait_ready()
+    doomed = start_worker(tmp_path, doomed_port).wait_ready()
     # A long probe interval: the gateway still believes the dead worker is healthy.
     gw = start_gateway(
         tmp_path, [{"url": doomed.url}, {"url": worker.url}], probe_interval_seconds="60"

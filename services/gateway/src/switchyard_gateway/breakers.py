@@ -8,6 +8,7 @@ runs inside ``attempt()``, which records success or failure.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,8 @@ class InstanceBreaker:
             state_storage=storage,
             name=instance_id,
             throw_new_error_on_trip=False,
+            # A client that went away says nothing about the instance's health.
+            exclude=[asyncio.CancelledError],
             listeners=[_Listener(on_change, instance_id)] if on_change else None,
         )
         self._storage = self.breaker._state_storage

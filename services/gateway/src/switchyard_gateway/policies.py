@@ -58,11 +58,16 @@ class LeastLoaded(RoutingPolicy):
         members: Sequence[InstanceState] = (),
     ) -> list[InstanceState]:
         if len(candidates) <= 2:
-            return sorted(candidates, key=lambda s: s.load)
+            return sorted(candidates, key=_load_then_random)
         a, b = random.sample(list(candidates), 2)
-        first = a if a.load <= b.load else b
-        rest = sorted((s for s in candidates if s is not first), key=lambda s: s.load)
+        first = min(a, b, key=_load_then_random)
+        rest = sorted((s for s in candidates if s is not first), key=_load_then_random)
         return [first, *rest]
+
+
+def _load_then_random(state: InstanceState) -> tuple[int, float]:
+    """Lowest load first; ties broken at random so equal instances share the work."""
+    return state.load, random.random()
 
 
 class SessionAffinity(RoutingPolicy):

@@ -38,10 +38,12 @@ class InstanceState:
 
     @property
     def load(self) -> int:
-        """Our own in-flight count plus the queue the instance reported."""
-        return (
-            self.in_flight + self.reported_queued + max(0, self.reported_in_flight - self.in_flight)
-        )
+        """Our in-flight requests plus the queue the instance last reported.
+
+        The queue is what other gateway replicas add; the instance's own in-flight count is
+        not used, because a polled count cannot tell our finished requests from theirs.
+        """
+        return self.in_flight + self.reported_queued
 
     def saturated(self, per_instance_limit: int) -> bool:
         if self.in_flight >= per_instance_limit:

@@ -126,7 +126,13 @@ class Forwarder:
             # Maybe a worker just came up or changed models: look again before saying no.
             await self.pool.refresh_if_stale()
             found = self.pool.serving(model)
-        return self.policy.order(found, affinity, self.pool.members(model))
+        ordered = self.policy.order(found, affinity, self.pool.members(model))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "routing",
+                extra={"order": [(s.instance.id, s.load) for s in ordered], "model": model},
+            )
+        return ordered
 
     async def forward(
         self,

@@ -1,0 +1,138 @@
+"""Routing policies, breakers, cache and rate limits as plain objects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pybreaker
+import pytest
+from limits.storage import storage_from_string
+
+from switchyard_common.discovery import Instance
+from switchyard_common.errors import RateLimitError
+from switchyard_gateway.breakers import InstanceBreaker, UpstreamFailure
+from switchyard_gateway.cache import MemoryCache, cache_key, is_deterministic
+from switchyard_gateway.keys import ApiKey
+from switchyard_gateway.policies import LeastLoaded, SessionAffinity
+from switchyard_gateway.pool import InstanceState
+from switchyard_gateway.ratelimit import RateLimiter
+
+
+def state(iid: str, **kw: int) -> InstanceState:
+    breaker = InstanceBreaker(iid, fail_max=2, reset_seconds=0.2)
+    return InstanceState(Instance(id=iid, url=f"http://{iid}"), breaker, healthy=True, **kw)
+
+
+def test_least_loaded_prefers_the_idle_instance_of_any_pair() -> None:
+    busy, idle = state("busy", in_flight=5), state("idle")
+    policy = LeastLoaded(100)
+    assert all(policy.order([busy, idle], None)[0] is idle for _ in range(20))
+    # With three, the busiest can never win a pair it is in.
+    third = state("mid", in_flight=2)
+    picks = Counter(policy.order([busy, idle, third], None)[0].instance.id for _ in range(300))
+    assert picks["busy"] == 0
+    assert picks["idle"] > picks["mid"] > 0
+
+
+def test_least_loaded_counts_reported_queue() -> None:
+    queued = state("q", reported_queued=4, reported_in_flight=1)
+    free = state("f", reported_in_flight=1)
+    assert LeastLoaded(100).order([queued, free], None)[0] is free
+
+
+def test_session_affinity_is_sticky_and_spreads_sessions() -> None:
+    members = [state(f"w{i}") for i in range(3)]
+    policy = SessionAffinity(100)
+    owners = {f"s{i}": policy.order(members, f"s{i}", members)[0].instance.id for i in range(60)}
+    assert all(policy.order(members, s, members)[0].instance.id == o for s, o in owners.items())
+    assert len(set(owners.values())) == 3
+
+
+def test_session_affinity_moves_only_the_lost_instances_sessions() -> None:
+    members = [state(f"w{i}") for i in range(3)]
+    policy = SessionAffinity(100)
+    before = {f"s{i}": policy.order(members, f"s{i}", members)[0] for i in range(60)}
+    healthy = [m for m in members if m.instance.id != "w0"]
+    for session, owner in before.items():
+        pick = policy.order(healthy, session, members)[0]
+        if owner.instance.id != "w0":
+            assert pick is owner
+        else:
+            assert pick in healthy
+
+
+def test_session_affinity_falls_back_when_owner_is_saturated() -> None:
+    members = [state("a"), state("b")]
+    policy = SessionAffinity(per_instance_limit=2)
+    owner = policy.order(members, "sess", members)[0]
+    owner.in_flight = 2
+    assert policy.order(members, "sess", members)[0] is not owner
+
+
+def test_breaker_opens_after_failures_then_half_open_trial_closes_it() -> None:
+    breaker = InstanceBreaker("w", fail_max=2, reset_seconds=0.2)
+    for _ in range(2):
+        with pytest.raises(UpstreamFailure), breaker.attempt():
+            raise UpstreamFailure("boom")
+    assert breaker.state == pybreaker.STATE_OPEN
+    assert not breaker.allows()
+    with pytest.raises(pybreaker.CircuitBreakerError), breaker.attempt():
+        pass
+    import time
+
+    time.sleep(0.25)
+    assert breaker.allows()
+    with breaker.attempt():
+        pass
+    assert breaker.state == pybreaker.STATE_CLOSED
+
+
+def test_breaker_ignores_cancellation() -> None:
+    breaker = InstanceBreaker("w", fail_max=1, reset_seconds=10)
+    with pytest.raises(asyncio.CancelledError), breaker.attempt():
+        raise asyncio.CancelledError
+    assert breaker.state == pybreaker.STATE_CLOSED
+
+
+async def test_memory_cache_ttl_and_bound() -> None:
+    cache = MemoryCache(ttl=0.1, max_entries=2)
+    await cache.set("a", b"1")
+    await cache.set("b", b"2")
+    await cache.set("c", b"3")
+    assert await cache.get("a") is None
+    assert await cache.get("c") == b"3"
+    await asyncio.sleep(0.15)
+    assert await cache.get("c") is None
+
+
+def test_cache_key_ignores_user_and_stream_and_separates_tenants() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 0}
+    k = cache_key("t1", "/v1/chat/completions", body)
+    assert k == cache_key("t1", "/v1/chat/completions", {**body, "user": "u"})
+    assert k != cache_key("t2", "/v1/chat/completions", body)
+    assert k != cache_key("t1", "/v1/chat/completions", {**body, "temperature": 0.5})
+    assert is_deterministic(body)
+    assert is_deterministic({"seed": 3})
+    assert not is_deterministic({"temperature": 0.7})
+
+
+async def test_rate_limiter_requests_and_tokens() -> None:
+    limiter = RateLimiter(storage_from_string("async+memory://"), default_rpm=2, default_tpm=0)  # type: ignore[arg-type]
+    key = ApiKey(id="k1", digest="d")
+    headers = await limiter.admit(key)
+    assert headers["x-ratelimit-limit-requests"] == "2"
+    assert headers["x-ratelimit-remaining-requests"] == "1"
+    await limiter.admit(key)
+    with pytest.raises(RateLimitError) as info:
+        await limiter.admit(key)
+    assert info.value.status_code == 429
+    assert int(info.value.headers["retry-after"]) >= 1
+    assert info.value.headers["x-ratelimit-remaining-requests"] == "0"
+    # Per-key limits override the defaults; 0 means unlimited.
+    tokens_key = ApiKey(id="k2", digest="d2", rpm=0, tpm=100)
+    await limiter.admit(tokens_key)
+    await limiter.record_tokens(tokens_key, 150)
+    with pytest.raises(RateLimitError) as info:
+        await limiter.admit(tokens_key)
+    assert info.value.code == "rate_limit_tokens"
