@@ -66,8 +66,10 @@ PEERS = ("litellm", "vllm-router", "pstack")
 GATEWAY_ENV: dict[str, str] = {
     "SWITCHYARD_GATEWAY_LOG_LEVEL": "WARNING",  # peers run with reduced logging too
     "SWITCHYARD_GATEWAY_SHUTDOWN_GRACE_SECONDS": "2",
-    # TODO(all features on): rate limits, metrics, breakers, e.g.
-    # "SWITCHYARD_GATEWAY_<RATE_LIMIT_SETTING>": "<high enough not to trip>",
+    # All features on: per-key rate limits (high enough not to trip), breakers per instance
+    # (always on), metrics (always on), least-loaded routing (the default).
+    "SWITCHYARD_GATEWAY_DEFAULT_RPM": "100000000",
+    "SWITCHYARD_GATEWAY_DEFAULT_TPM": "1000000000",
 }
 # ---------------------------------------------------------------------------------------
 

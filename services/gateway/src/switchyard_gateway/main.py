@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
+import aiohttp
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -106,15 +106,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         probe_timeout=settings.probe_timeout_seconds,
         per_instance_limit=settings.max_in_flight_per_instance,
     )
+    # The hot path uses aiohttp: several times less CPU per request than httpx.
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=settings.max_in_flight + 64,
+            limit_per_host=settings.max_in_flight_per_instance + 16,
+            keepalive_timeout=30,
+            ttl_dns_cache=60,
+        ),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
+    )
     forwarder = Forwarder(
         pool,
         make_policy(settings.routing_policy, settings.max_in_flight_per_instance),
-        client,
-        timeout=httpx.Timeout(
-            connect=settings.connect_timeout_seconds,
-            read=settings.first_byte_timeout_seconds,
-            write=settings.connect_timeout_seconds,
-            pool=settings.connect_timeout_seconds,
+        session,
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=settings.connect_timeout_seconds,
+            sock_read=settings.first_byte_timeout_seconds,
         ),
         total_timeout=settings.total_timeout_seconds,
         max_attempts=settings.max_attempts,
@@ -147,6 +157,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await pool.stop()
         await client.aclose()
+        await session.close()
         if redis_async is not None:
             await redis_async.aclose()
             redis_sync.close()

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 import pybreaker
 from starlette.responses import Response, StreamingResponse
@@ -77,8 +77,16 @@ class Outcome:
 
 @dataclass
 class _Busy:
-    response: httpx.Response
+    response: aiohttp.ClientResponse
     content: bytes
+
+
+# Before any response byte: the instance could not be reached or dropped the connection.
+_CONNECT_ERRORS = (
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    asyncio.TimeoutError,
+)
 
 
 class Forwarder:
@@ -86,9 +94,9 @@ class Forwarder:
         self,
         pool: InstancePool,
         policy: RoutingPolicy,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         *,
-        timeout: httpx.Timeout,
+        timeout: aiohttp.ClientTimeout,
         total_timeout: float,
         max_attempts: int,
         backoff_base: float,
@@ -99,7 +107,7 @@ class Forwarder:
     ) -> None:
         self.pool = pool
         self.policy = policy
-        self.client = client
+        self.session = session
         self.timeout = timeout
         self.total_timeout = total_timeout
         self.max_attempts = max_attempts
@@ -176,7 +184,7 @@ class Forwarder:
                 except pybreaker.CircuitBreakerError:
                     attempts -= 1  # never sent: the breaker opened meanwhile
                     continue
-                except (UpstreamFailure, httpx.TransportError) as exc:
+                except (UpstreamFailure, *_CONNECT_ERRORS) as exc:
                     last_error = exc
                     outcome.retries.append("upstream_error")
                     continue
@@ -184,7 +192,7 @@ class Forwarder:
                     busy = result
                     outcome.retries.append("busy")
                     continue
-                if isinstance(result, httpx.Response):
+                if isinstance(result, aiohttp.ClientResponse):
                     return self._stream_response(result, state, outcome, on_stream_end)
                 return result
         if busy is not None:
@@ -192,7 +200,7 @@ class Forwarder:
             return _plain_response(busy.response, busy.content)
         if not known:
             raise ModelNotFoundError(body["model"])
-        if isinstance(last_error, httpx.TimeoutException):
+        if isinstance(last_error, asyncio.TimeoutError):
             raise UpstreamTimeoutError("The model did not answer in time.") from last_error
         raise ServiceUnavailableError(
             f"No instance serving '{requested}' could answer; retry shortly.",
@@ -207,39 +215,39 @@ class Forwarder:
         headers: dict[str, str],
         stream: bool,
         outcome: Outcome,
-    ) -> Response | httpx.Response | _Busy:
-        request = self.client.build_request(
-            "POST", f"{state.instance.url}{path}", content=payload, headers=headers,
-            timeout=self.timeout,
-        )  # fmt: skip
+    ) -> Response | aiohttp.ClientResponse | _Busy:
         sent_at = time.monotonic()
         state.in_flight += 1
         release = True
         try:
             with state.breaker.attempt():
-                upstream = await self.client.send(request, stream=True)
-                if upstream.status_code in _BREAKER_FAILURE_STATUSES:
-                    await upstream.aclose()
-                    raise UpstreamFailure(f"{state.instance.url} answered {upstream.status_code}")
-            if upstream.status_code in _BUSY_STATUSES:
-                content = await upstream.aread()
-                await upstream.aclose()
+                upstream = await self.session.post(
+                    f"{state.instance.url}{path}", data=payload, headers=headers,
+                    timeout=self.timeout,
+                )  # fmt: skip
+                if upstream.status in _BREAKER_FAILURE_STATUSES:
+                    upstream.close()
+                    raise UpstreamFailure(f"{state.instance.url} answered {upstream.status}")
+            if upstream.status in _BUSY_STATUSES:
+                content = await upstream.read()
+                upstream.release()
                 return _Busy(upstream, content)
-            if stream and upstream.status_code == 200:
+            if stream and upstream.status == 200:
                 release = False  # the relay releases the slot when the stream ends
                 outcome.upstream_seconds = time.monotonic() - sent_at
                 return upstream
             try:
                 async with asyncio.timeout(self.total_timeout):
-                    content = await upstream.aread()
-            except (httpx.TimeoutException, TimeoutError) as exc:
+                    content = await upstream.read()
+            except TimeoutError as exc:
+                upstream.close()
                 raise UpstreamTimeoutError("The model did not finish in time.") from exc
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientError as exc:
+                upstream.close()
                 raise UpstreamError("The model connection failed mid-response.") from exc
-            finally:
-                await upstream.aclose()
+            upstream.release()
             outcome.upstream_seconds = time.monotonic() - sent_at
-            if upstream.status_code == 200:
+            if upstream.status == 200:
                 _count_usage(content, outcome)
             return _plain_response(upstream, content)
         finally:
@@ -248,7 +256,7 @@ class Forwarder:
 
     def _stream_response(
         self,
-        upstream: httpx.Response,
+        upstream: aiohttp.ClientResponse,
         state: InstanceState,
         outcome: Outcome,
         on_end: Callable[[Outcome], None],
@@ -260,11 +268,11 @@ class Forwarder:
         )
 
 
-def _plain_response(upstream: httpx.Response, content: bytes) -> Response:
+def _plain_response(upstream: aiohttp.ClientResponse, content: bytes) -> Response:
     passed = {k: v for k in _PASS_RESPONSE_HEADERS if (v := upstream.headers.get(k))}
     return Response(
         content,
-        status_code=upstream.status_code,
+        status_code=upstream.status,
         media_type=upstream.headers.get("content-type", "application/json"),
         headers=passed,
     )
@@ -289,7 +297,7 @@ def _usage_from_chunk(chunk: bytes, outcome: Outcome) -> bool:
 
 
 async def _relay(
-    upstream: httpx.Response,
+    upstream: aiohttp.ClientResponse,
     state: InstanceState,
     outcome: Outcome,
     on_end: Callable[[Outcome], None],
@@ -300,14 +308,14 @@ async def _relay(
     chunks = 0
     try:
         async with asyncio.timeout(total_timeout):
-            async for chunk in upstream.aiter_raw():
+            async for chunk in upstream.content.iter_any():
                 if not outcome.first_byte_at:
                     outcome.first_byte_at = time.monotonic()
                 chunks += 1
                 if b'"usage":{' in chunk:
                     usage_seen = _usage_from_chunk(chunk, outcome) or usage_seen
                 yield chunk
-    except (httpx.HTTPError, TimeoutError):
+    except (aiohttp.ClientError, TimeoutError):
         log.warning("upstream stream broke", extra={"instance": state.instance.url})
         yield sse_event(UpstreamError("The model connection broke mid-stream.").body())
     except Exception:
@@ -316,8 +324,11 @@ async def _relay(
     finally:
         state.in_flight -= 1
         # Closing an unfinished stream drops the upstream connection, which tells the
-        # worker to stop generating.
-        await upstream.aclose()
+        # worker to stop generating; a finished one goes back to the pool.
+        if upstream.content.at_eof():
+            upstream.release()
+        else:
+            upstream.close()
         if not usage_seen:
             # The client did not ask for usage: about one token per content chunk.
             outcome.completion_tokens = max(0, chunks - 3)
