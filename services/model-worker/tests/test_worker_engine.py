@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import numpy as np
 
 from switchyard_model_worker.backends.engine_http import sum_metric
 from tests.support.fixtures import MODEL
@@ -164,3 +165,29 @@ def _status(proc: ServiceProcess, path: str) -> int:
         return httpx.get(f"{proc.url}{path}", timeout=5).status_code
     except httpx.HTTPError:
         return 0
+
+
+def test_embeddings_relay_to_an_embedding_engine(
+    spawn_worker: Callable[..., ServiceProcess], spawn_engine: Callable[..., Any]
+) -> None:
+    engine = spawn_engine("--embedding", "true").wait_ready()
+    proc = spawn_worker(
+        backend="openai-compatible",
+        model_name="smol-embed",
+        engine_url=engine.url,
+        engine_embeddings="true",
+    ).wait_ready()
+    texts = ["The cat sat on the mat.", "A kitten rested on the rug."]
+    r = httpx.post(
+        f"{proc.url}/v1/embeddings", json={"model": "smol-embed", "input": texts}, timeout=120
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "smol-embed"
+    assert [d["index"] for d in body["data"]] == [0, 1]
+    # Relayed as the engine made it (llama_cpp.server gives SmolLM2's per-token vectors).
+    assert np.asarray(body["data"][0]["embedding"]).shape[-1] == 576  # SmolLM2's hidden size
+    text = httpx.get(f"{proc.url}/metrics").text
+    assert metric_value(text, "switchyard_worker_embedding_inputs_total") == 2
+    ok = {"endpoint": "embeddings", "status": "200"}
+    assert metric_value(text, "switchyard_worker_requests_total", ok) == 1

@@ -10,12 +10,12 @@ from switchyard_model_worker.config import WorkerSettings
 from switchyard_model_worker.engine import Engine
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_settings(request: Request) -> WorkerSettings:
+async def get_settings(request: Request) -> WorkerSettings:
     settings: WorkerSettings = request.app.state.settings
     return settings
 

@@ -23,11 +23,9 @@ from switchyard_model_worker.backends.base import (
     Backend,
     Endpoint,
     EngineLoad,
-    FinishReason,
     GenerationStats,
     ModelLoadError,
     RelayCall,
-    RelayChunk,
     RelayEvent,
     RelayResponse,
     TokenCount,
@@ -40,16 +38,13 @@ from switchyard_model_worker.backends.engine_http import (
     transport_error,
 )
 from switchyard_model_worker.backends.gguf_tokenizer import GgufTokenizer
+from switchyard_model_worker.backends.relay_accounting import (
+    StreamAccounting,
+    account_whole,
+    message_text,
+)
 
 log = logging.getLogger(__name__)
-
-_FINISH: dict[str, FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "content_filter": "content_filter",
-}
 
 
 class OpenAICompatibleBackend(Backend):
@@ -216,50 +211,26 @@ class OpenAICompatibleBackend(Backend):
             yield await self._relay_whole(call.path, body, stats)
             return
         options = body.get("stream_options") or {}
-        client_wants_usage = bool(options.get("include_usage"))
+        accounting = StreamAccounting(self.model_name, bool(options.get("include_usage")), stats)
         body["stream_options"] = {**options, "include_usage": True}
-        saw_usage = False
-        template: dict[str, Any] = {}
         try:
             async with self._client.stream("POST", call.path, json=body) as resp:
                 if resp.status_code != 200:
                     raw = await resp.aread()
                     raise error_from_response(resp.status_code, raw, resp.headers)
                 async for payload in sse_payloads(resp):
-                    payload["model"] = self.model_name
-                    usage = payload.get("usage")
-                    if isinstance(usage, dict):
-                        saw_usage = True
-                        _take_usage(usage, stats)
-                    choices = payload.get("choices") or []
-                    output = any(_has_output(c) for c in choices)
-                    if output and not saw_usage:
-                        stats.completion_tokens += 1  # one token per chunk until usage comes
-                    for choice in choices:
-                        if choice.get("finish_reason"):
-                            stats.finish_reason = _FINISH.get(choice["finish_reason"], "stop")
-                    if not template:
-                        template = {k: payload.get(k) for k in ("id", "object", "created")}
-                    if not client_wants_usage:
-                        if not choices:
-                            continue  # the usage-only chunk the client did not ask for
-                        payload.pop("usage", None)
-                    yield RelayChunk(payload, output)
+                    chunk = accounting.take(payload)
+                    if chunk is not None:
+                        yield chunk
         except httpx.HTTPError as exc:
             raise transport_error(exc) from exc
         if stats.finish_reason is None:
             raise UpstreamError("The engine ended the stream before finishing.")
-        if not saw_usage:
+        if not accounting.saw_usage:
             stats.prompt_tokens = self._local_prompt_tokens(call.body)
-        if client_wants_usage and not saw_usage:
-            usage = {
-                "prompt_tokens": stats.prompt_tokens,
-                "completion_tokens": stats.completion_tokens,
-                "total_tokens": stats.prompt_tokens + stats.completion_tokens,
-            }
-            yield RelayChunk(
-                {**template, "model": self.model_name, "choices": [], "usage": usage}, False
-            )
+        usage_chunk = accounting.usage_chunk()
+        if usage_chunk is not None:
+            yield usage_chunk
 
     def _local_prompt_tokens(self, body: dict[str, Any]) -> int:
         """Prompt tokens counted here, for engines that stream no usage (0 if unknown)."""
@@ -268,7 +239,7 @@ class OpenAICompatibleBackend(Backend):
         try:
             if isinstance(body.get("messages"), list):
                 messages = [
-                    {"role": m.get("role"), "content": _text(m.get("content"))}
+                    {"role": m.get("role"), "content": message_text(m.get("content"))}
                     for m in body["messages"]
                 ]
                 return self._tokenizer.count(messages=messages).count
@@ -293,29 +264,5 @@ class OpenAICompatibleBackend(Backend):
             raise UpstreamError("The engine sent a malformed response.") from exc
         if not isinstance(payload, dict):
             raise UpstreamError("The engine sent a malformed response.")
-        payload["model"] = self.model_name
-        if isinstance(payload.get("usage"), dict):
-            _take_usage(payload["usage"], stats)
-        for choice in payload.get("choices") or []:
-            stats.finish_reason = _FINISH.get(choice.get("finish_reason") or "stop", "stop")
-        if path.endswith("/embeddings"):
-            stats.finish_reason = "stop"
+        account_whole(payload, self.model_name, stats)
         return RelayResponse(resp.status_code, payload)
-
-
-def _take_usage(usage: dict[str, Any], stats: GenerationStats) -> None:
-    stats.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-    stats.completion_tokens = int(usage.get("completion_tokens") or 0)
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return "" if content is None else str(content)
-
-
-def _has_output(choice: dict[str, Any]) -> bool:
-    delta = choice.get("delta")
-    if isinstance(delta, dict):
-        return bool(delta.get("content") or delta.get("tool_calls") or delta.get("function_call"))
-    return bool(choice.get("text"))
