@@ -103,3 +103,22 @@ async def test_sigterm_finishes_in_flight_request_then_exits(tmp_path: Path) -> 
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why.
     assert code in (0, -signal.SIGTERM)
     assert "Finished server process" in proc.logs()
+
+
+def test_gpu_offload_request_on_a_cpu_build_is_explained_and_still_serves(
+    tmp_path: Path,
+) -> None:
+    import llama_cpp
+
+    proc = start_worker(tmp_path, n_gpu_layers="-1", n_ctx="512").wait_ready()
+    try:
+        body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+        r = httpx.post(f"{proc.url}/v1/chat/completions", json=body, timeout=120)
+        assert r.status_code == 200
+        warned = "cannot offload to a GPU" in proc.logs()
+        assert warned == (not llama_cpp.llama_supports_gpu_offload())
+        assert "loading model: weights ready" in proc.logs()
+        tokenized = httpx.post(f"{proc.url}/tokenize", json={"text": "hi"}).json()
+        assert tokenized["max_model_len"] == 512
+    finally:
+        proc.stop()

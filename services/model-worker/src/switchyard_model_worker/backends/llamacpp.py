@@ -111,10 +111,15 @@ class LlamaCppBackend(Backend):
 
     def _load_sync(self) -> None:
         try:
-            from llama_cpp import Llama
+            from llama_cpp import Llama, llama_supports_gpu_offload
         except ImportError as exc:  # pragma: no cover - install problem
             raise ModelLoadError(f"llama-cpp-python is not installed: {exc}") from exc
         assert self.model_path is not None
+        if self.n_gpu_layers != 0 and not llama_supports_gpu_offload():
+            log.warning(
+                "n_gpu_layers is set but this llama-cpp-python build cannot offload to a GPU; "
+                "the model runs on the CPU (install a CUDA/ROCm/Metal build to use the GPU)"
+            )
         try:
             llama = Llama(
                 model_path=str(self.model_path),
