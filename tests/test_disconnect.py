@@ -63,3 +63,23 @@ def test_disconnect_mid_stream_through_gateway_stops_generation(platform: Platfo
     # And it stays stopped.
     time.sleep(0.5)
     assert worker_counters(platform.worker)[1] == tokens_after
+
+
+def test_client_leaving_a_non_streaming_request_stops_generation(platform: Platform) -> None:
+    cancelled_before, tokens_before = worker_counters(platform.worker)
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Tell me a very long story."}],
+        "max_tokens": MAX_TOKENS,
+        "logit_bias": NO_EOS,
+    }
+    headers = {"Authorization": f"Bearer {platform.api_key}"}
+    try:
+        httpx.post(f"{platform.base_url}/chat/completions", json=body, headers=headers, timeout=1.5)
+        raise AssertionError("a generation this long cannot finish in 1.5 s")
+    except httpx.ReadTimeout:
+        pass  # the client gave up and closed its connection
+    wait_idle(platform.worker)
+    cancelled_after, tokens_after = worker_counters(platform.worker)
+    assert cancelled_after == cancelled_before + 1
+    assert tokens_after - tokens_before < MAX_TOKENS / 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -153,8 +154,8 @@ def test_cache_serves_repeated_deterministic_requests(
 def test_aliases_and_fallback_chains(tmp_path: Path, worker: ServiceProcess) -> None:
     gw = start_gateway(
         tmp_path, [{"url": worker.url}],
-        model_aliases='{"smol": "%s"}' % MODEL,
-        model_fallbacks='{"big-model": ["%s"]}' % MODEL,
+        model_aliases=json.dumps({"smol": MODEL}),
+        model_fallbacks=json.dumps({"big-model": [MODEL]}),
     )  # fmt: skip
     try:
         assert chat(gw, AUTH, {**HI, "model": "smol"}).status_code == 200

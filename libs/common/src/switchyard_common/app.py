@@ -44,7 +44,12 @@ def create_service_app(
     """
     if configure_logs:
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    setup_tracing(settings.service_name, settings.version, settings.otlp_endpoint)
+    setup_tracing(
+        settings.service_name,
+        settings.version,
+        settings.otlp_endpoint,
+        settings.trace_sample_ratio,
+    )
     registry = CollectorRegistry()
     readiness = Readiness()
     service_lifespan = lifespan or _no_lifespan
@@ -61,6 +66,9 @@ def create_service_app(
         title=f"switchyard {settings.service_name}",
         version=settings.version,
         lifespan=lifespan_wrapper,
+        # Our own middleware makes one span per request; FastAPI's native telemetry would
+        # add a second layer of spans, metrics and logs on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.registry = registry

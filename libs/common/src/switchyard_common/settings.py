@@ -81,6 +81,8 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     # OpenTelemetry: traces are exported over OTLP/HTTP only when an endpoint is set.
     otlp_endpoint: str | None = None
+    # Fraction of new traces recorded; default: all when otlp_endpoint is set, else none.
+    trace_sample_ratio: float | None = Field(default=None, ge=0, le=1)
     # Seconds allowed for in-flight requests to finish after SIGTERM.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     # Consul registration (off unless consul.address is set).

@@ -9,21 +9,28 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 log = logging.getLogger(__name__)
 _configured = False
 
 
-def setup_tracing(service: str, version: str, otlp_endpoint: str | None) -> None:
+def setup_tracing(
+    service: str, version: str, otlp_endpoint: str | None, sample_ratio: float | None = None
+) -> None:
     """Install the SDK provider once per process so spans (and log trace ids) are real.
 
-    Spans leave the process only when ``otlp_endpoint`` is set.
+    Spans leave the process only when ``otlp_endpoint`` is set. Unsampled spans still carry
+    trace ids (for logs and propagation) but record nothing, so they cost little; by default
+    every trace is sampled when there is somewhere to send it, and none otherwise.
     """
     global _configured
     if _configured:
         return
+    ratio = sample_ratio if sample_ratio is not None else (1.0 if otlp_endpoint else 0.0)
     provider = TracerProvider(
-        resource=Resource.create({"service.name": service, "service.version": version})
+        resource=Resource.create({"service.name": service, "service.version": version}),
+        sampler=ParentBased(TraceIdRatioBased(ratio)),
     )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -31,7 +31,7 @@ class GatewaySettings(ServiceSettings):
     kubernetes: KubernetesDiscoverySettings = Field(default_factory=KubernetesDiscoverySettings)
     # How often instances are probed for health, load and the models they serve.
     probe_interval_seconds: float = Field(default=1.0, gt=0)
-    probe_timeout_seconds: float = Field(default=1.0, gt=0)
+    probe_timeout_seconds: float = Field(default=2.0, gt=0)
 
     # --- routing
     routing_policy: Literal["least-loaded", "session-affinity", "round-robin"] = "least-loaded"

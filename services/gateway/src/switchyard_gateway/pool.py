@@ -21,6 +21,7 @@ from switchyard_gateway.breakers import InstanceBreaker
 log = logging.getLogger(__name__)
 
 BreakerFactory = Callable[[str], InstanceBreaker]
+UNHEALTHY_AFTER = 2
 
 
 @dataclass
@@ -34,6 +35,7 @@ class InstanceState:
     reported_queued: int = 0
     capacity: int = 0
     max_queue: int = 0
+    probe_failures: int = 0  # consecutive failed probes
     meta: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -143,10 +145,13 @@ class InstancePool:
                 state.capacity = int(data.get("capacity", 0))
                 state.max_queue = int(data.get("max_queue", 0))
         except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
-            if state.healthy:
+            state.probe_failures += 1
+            # One slow answer from a busy instance is not an outage: two in a row are.
+            if state.healthy and state.probe_failures >= UNHEALTHY_AFTER:
                 log.warning("instance unhealthy", extra={"instance": url, "reason": repr(exc)})
-            state.healthy = False
+                state.healthy = False
             return
+        state.probe_failures = 0
         state.models = models | state.instance.models
         if healthy != state.healthy:
             log.info(

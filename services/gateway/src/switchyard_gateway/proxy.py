@@ -240,12 +240,13 @@ class Forwarder:
                 async with asyncio.timeout(self.total_timeout):
                     content = await upstream.read()
             except TimeoutError as exc:
-                upstream.close()
                 raise UpstreamTimeoutError("The model did not finish in time.") from exc
             except aiohttp.ClientError as exc:
-                upstream.close()
                 raise UpstreamError("The model connection failed mid-response.") from exc
-            upstream.release()
+            finally:
+                # Unread (client gone, timeout, error): drop the connection so the worker
+                # stops generating. Read in full: the connection goes back to the pool.
+                upstream.release() if upstream.content.at_eof() else upstream.close()
             outcome.upstream_seconds = time.monotonic() - sent_at
             if upstream.status == 200:
                 _count_usage(content, outcome)

@@ -11,19 +11,30 @@ from switchyard_gateway.keys import ApiKey, KeyStore
 from switchyard_gateway.pool import InstancePool
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
 
 
-def get_pool(request: Request) -> InstancePool:
+async def get_pool(request: Request) -> InstancePool:
     pool: InstancePool = request.app.state.pool
     return pool
 
 
-def get_keys(request: Request) -> KeyStore:
+async def get_keys(request: Request) -> KeyStore:
     keys: KeyStore = request.app.state.keys
     return keys
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def authenticate(request: Request) -> ApiKey:
+    """The hot-path form of ``require_api_key`` for plain (non-FastAPI) routes."""
+    keys: KeyStore = request.app.state.keys
+    return await keys.authenticate(request.headers.get("authorization"))
 
 
 async def require_api_key(
