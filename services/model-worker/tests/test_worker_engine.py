@@ -126,10 +126,13 @@ def test_startup_waits_for_the_engine_and_readiness_follows_it(
     starting = httpx.get(f"{proc.url}/startupz")
     assert starting.status_code == 503 and starting.json()["status"] == "loading"
     assert _status(proc, "/readyz") == 503
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+    early = httpx.post(f"{proc.url}/v1/chat/completions", json=chat, timeout=30)
+    assert early.status_code == 503 and early.headers["retry-after"] == "5"
+    assert "still loading" in early.json()["error"]["message"]
     engine = spawn_engine(port=port).wait_ready()
     wait_for(lambda: _status(proc, "/startupz") == 200, what="startup to finish")
     wait_for(lambda: _status(proc, "/readyz") == 200, what="readiness")
-    chat = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
     assert httpx.post(f"{proc.url}/v1/chat/completions", json=chat, timeout=120).status_code == 200
     engine.stop()
     wait_for(lambda: _status(proc, "/readyz") == 503, what="readiness to drop")
@@ -156,6 +159,10 @@ def test_engine_that_never_comes_up_is_a_clear_failed_start(
     assert startup.json()["status"] == "failed"
     assert "was not healthy" in startup.json()["error"]
     assert proc.proc.poll() is None  # not a crash loop: alive, not ready
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}
+    refused = httpx.post(f"{proc.url}/v1/chat/completions", json=chat, timeout=30)
+    assert refused.status_code == 503
+    assert "failed to load" in refused.json()["error"]["message"]
     assert _status(proc, "/healthz") == 200
     assert _status(proc, "/readyz") == 503
 

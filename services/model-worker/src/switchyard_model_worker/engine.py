@@ -17,6 +17,7 @@ from switchyard_common.errors import (
     InternalError,
     InvalidRequestError,
     ModelNotFoundError,
+    ServiceUnavailableError,
     SwitchyardError,
 )
 from switchyard_model_worker.admission import Admission, Rejected
@@ -75,8 +76,9 @@ class Engine:
     def loaded(self) -> bool:
         return self.status.state == "loaded"
 
-    def check_model(self, model: str, endpoint: Endpoint | None = None) -> None:
-        if model not in self._names:
+    def check_model(self, model: str | None, endpoint: Endpoint | None = None) -> None:
+        """404 for another model, 400 for an endpoint it does not serve, 503 until loaded."""
+        if model is not None and model not in self._names:
             raise ModelNotFoundError(model)
         if endpoint is not None and endpoint not in self.backend.endpoints:
             served = ", ".join(sorted(self.backend.endpoints))
@@ -84,6 +86,14 @@ class Engine:
                 f"The model '{model}' does not serve {endpoint} (it serves: {served}).",
                 param="model",
                 code="unsupported_endpoint",
+            )
+        if not self.loaded:
+            failed = self.status.state == "failed"
+            raise ServiceUnavailableError(
+                "The model failed to load on this worker."
+                if failed
+                else "The model is still loading; retry shortly.",
+                headers={"retry-after": "5"},
             )
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:

@@ -22,7 +22,6 @@ async def list_models(engine: EngineDep) -> ModelList:
 
 @router.get("/v1/models/{model_id}")
 async def get_model(model_id: str, engine: EngineDep) -> Model:
-    engine.check_model(model_id)
     if model_id != engine.model_name:
         raise ModelNotFoundError(model_id)
     return Model(id=engine.model_name)

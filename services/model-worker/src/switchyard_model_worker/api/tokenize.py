@@ -35,8 +35,7 @@ class TokenizeRequest(BaseModel):
 @router.post("/tokenize")
 async def tokenize(body: TokenizeRequest, engine: EngineDep) -> dict[str, Any]:
     with counted(engine, "tokenize"):
-        if body.model is not None:
-            engine.check_model(body.model)
+        engine.check_model(body.model)
         text = body.prompt if body.prompt is not None else body.text
         if (text is None) == (body.messages is None):
             raise InvalidRequestError(
