@@ -6,13 +6,15 @@ ARGS ?=
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export UV_LINK_MODE ?= copy
 
-.PHONY: help install run test lint fmt typecheck bench clean
+.PHONY: help install run test lint fmt bench bench-worker bench-gateway test-live-consul clean
 
 help:
 	@echo "make run     start the whole platform locally (ARGS='--port 9000' to pass options)"
 	@echo "make test    run every package's tests and the cross-service tests"
 	@echo "make lint    ruff + mypy"
 	@echo "make fmt     format the code"
+	@echo "make bench   all benchmarks (bench-worker, bench-gateway; ARGS=--quick for short runs)"
+	@echo "make test-live-consul   discovery scenarios against a real agent at CONSUL_HTTP_ADDR"
 
 .venv/.synced: pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -35,6 +37,17 @@ lint: install
 fmt: install
 	$(UV) run --no-sync ruff format .
 	$(UV) run --no-sync ruff check --fix .
+
+bench: bench-worker bench-gateway
+
+bench-worker: install
+	$(UV) run --no-sync python bench/worker_bench.py $(ARGS)
+
+bench-gateway: install
+	$(UV) run --no-sync python bench/gateway_bench.py $(ARGS)
+
+test-live-consul: install
+	$(UV) run --no-sync pytest -m live_consul $(PYTEST_ARGS)
 
 clean:
 	rm -rf .venv .switchyard .pytest_cache .mypy_cache .ruff_cache

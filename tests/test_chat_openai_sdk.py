@@ -133,7 +133,7 @@ def test_stop_sequence_is_honoured(openai_client: openai.OpenAI) -> None:
 
 def test_models_lists_the_served_model(openai_client: openai.OpenAI) -> None:
     ids = [m.id for m in openai_client.models.list()]
-    assert ids == [MODEL]
+    assert ids == sorted([MODEL, "all-minilm-l6-v2"])
     assert openai_client.models.retrieve(MODEL).id == MODEL
 
 
@@ -206,3 +206,22 @@ def test_sdk_with_wrong_key_raises_authentication_error(platform: Platform) -> N
     client = openai.OpenAI(base_url=platform.base_url, api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
+
+
+def test_embeddings_through_the_gateway_rank_similar_sentences_higher(
+    openai_client: openai.OpenAI,
+) -> None:
+    texts = ["A man is eating food.", "A man is eating a piece of bread.", "The stock market fell."]
+    resp = openai_client.embeddings.create(model="all-minilm-l6-v2", input=texts)
+    vectors = [d.embedding for d in resp.data]
+    assert [len(v) for v in vectors] == [384, 384, 384]
+
+    def cos(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))  # unit vectors
+
+    assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2]) + 0.3
+    assert resp.usage.prompt_tokens > 0
+
+
+def test_models_list_includes_the_embedding_model(openai_client: openai.OpenAI) -> None:
+    assert "all-minilm-l6-v2" in [m.id for m in openai_client.models.list()]

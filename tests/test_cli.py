@@ -58,6 +58,7 @@ def test_startup_failure_is_reported_and_nothing_is_left_running(tmp_path: Path)
             [sys.executable, "-m", "switchyard_cli.main", "up", "--data-dir", str(tmp_path),
              "--api-key", "k", "--session-port", str(busy), "--worker-port", str(free_port()),
              "--webhook-port", str(free_port()), "--port", str(free_port()),
+             "--embeddings-port", str(free_port()),
              "--ready-timeout", "60"],
             capture_output=True, text=True, timeout=120, env=env,
         )  # fmt: skip

@@ -24,6 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1", help="gateway listen address")
     up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
     up.add_argument("--worker-port", type=int, default=8101)
+    up.add_argument(
+        "--embeddings-port",
+        type=int,
+        default=8104,
+        help="port of the embeddings worker (all-MiniLM-L6-v2)",
+    )
+    up.add_argument("--no-embeddings", action="store_true",
+                    help="do not start the embeddings worker")  # fmt: skip
     up.add_argument("--session-port", type=int, default=8102)
     up.add_argument("--webhook-port", type=int, default=8103)
     up.add_argument("--data-dir", type=Path, default=Path(".switchyard"), help="state directory")
@@ -48,8 +56,15 @@ def service_specs(args: argparse.Namespace, dev_key_digest: str) -> list[Service
     if args.model_path:
         worker_env["SWITCHYARD_MODEL_WORKER_MODEL_PATH"] = str(Path(args.model_path).resolve())
     workers = [{"url": f"http://127.0.0.1:{args.worker_port}", "id": "model-worker-0"}]
+    specs = [ServiceSpec("model-worker", "switchyard_model_worker", args.worker_port, worker_env)]
+    if not args.no_embeddings:
+        workers.append({"url": f"http://127.0.0.1:{args.embeddings_port}", "id": "embeddings-0"})
+        specs.append(
+            ServiceSpec("model-worker-embeddings", "switchyard_model_worker", args.embeddings_port,
+                        env("MODEL_WORKER", port=str(args.embeddings_port), backend="embeddings"))
+        )  # fmt: skip
     return [
-        ServiceSpec("model-worker", "switchyard_model_worker", args.worker_port, worker_env),
+        *specs,
         ServiceSpec("session", "switchyard_session", args.session_port,
                     env("SESSION", port=str(args.session_port), data_dir=str(data / "session"))),
         ServiceSpec("webhook", "switchyard_webhook", args.webhook_port,
@@ -63,13 +78,14 @@ def service_specs(args: argparse.Namespace, dev_key_digest: str) -> list[Service
     ]  # fmt: skip
 
 
-def banner(gateway_url: str, key: str, key_source: str, model: str) -> str:
+def banner(gateway_url: str, key: str, key_source: str, model: str, embeddings: bool) -> str:
+    models = f"{model}" + (", all-minilm-l6-v2 (embeddings)" if embeddings else "")
     return f"""
 Switchyard is up.
 
   Gateway:  {gateway_url}
   API key:  {key}   ({key_source})
-  Model:    {model}
+  Models:   {models}
 
 Try it:
 
@@ -98,7 +114,10 @@ def up(args: argparse.Namespace) -> int:
         supervisor.wait_ready([s.name for s in specs[:-1]], args.ready_timeout)
         supervisor.start(specs[-1])  # the gateway, once its upstreams are ready
         supervisor.wait_ready([specs[-1].name], args.ready_timeout)
-        print(banner(specs[-1].url, key, key_source, args.model_name), flush=True)
+        print(
+            banner(specs[-1].url, key, key_source, args.model_name, not args.no_embeddings),
+            flush=True,
+        )
         while (failed := supervisor.exited()) is None:
             time.sleep(0.2)
         print(f"switchyard: {failed[0]} exited with code {failed[1]}", file=sys.stderr)

@@ -57,7 +57,9 @@ class Platform:
 def start_platform(
     tmp: Path, api_key: str | None = API_KEY, extra: tuple[str, ...] = ()
 ) -> Platform:
-    ports = {name: free_port() for name in ("gateway", "worker", "session", "webhook")}
+    ports = {
+        name: free_port() for name in ("gateway", "worker", "session", "webhook", "embeddings")
+    }
     data_dir = tmp / "data"
     log_path = tmp / "switchyard-up.log"
     args = [
@@ -66,6 +68,7 @@ def start_platform(
         "--worker-port", str(ports["worker"]),
         "--session-port", str(ports["session"]),
         "--webhook-port", str(ports["webhook"]),
+        "--embeddings-port", str(ports["embeddings"]),
         "--data-dir", str(data_dir),
         *extra,
     ]  # fmt: skip
