@@ -30,18 +30,38 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert first.splitlines()[1].startswith("make test")
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_curl_examples(platform: Platform, tmp_path: Path, index: int) -> None:
     curls = [b for b in blocks("bash") if b.lstrip().startswith("curl")]
-    assert len(curls) == 2
+    assert len(curls) == 3
     out = subprocess.run(
         ["bash", "-c", adapt(curls[index], platform, tmp_path)],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     if "stream" in curls[index]:
         assert out.stdout.rstrip().endswith("data: [DONE]")
+    elif "embeddings" in curls[index]:
+        assert '"object":"embedding"' in out.stdout
     else:
         assert '"object":"chat.completion"' in out.stdout
+
+
+def test_key_admin_example(platform: Platform, tmp_path: Path) -> None:
+    (block,) = [b for b in blocks("bash") if b.startswith("ADMIN=")]
+    script = adapt(block, platform, tmp_path).replace("KEY_ID", "$(cat id)")
+    lines = [re.sub(r"\s+# .*$", "", line) for line in script.splitlines()]
+    # Create (keeping the id), list, revoke.
+    create = "\n".join(lines[:3])
+    create += (
+        " | tee created | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])' > id"
+    )
+    out = subprocess.run(
+        ["bash", "-c", create + "\n" + "\n".join(lines[3:])],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    created = (tmp_path / "created").read_text()
+    assert '"tenant":"acme"' in created and '"key":"sk-sy-' in created
+    assert '"revoked":true' in out.stdout
 
 
 def test_python_sdk_example(platform: Platform, tmp_path: Path) -> None:
