@@ -217,7 +217,12 @@ def main() -> int:
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when an overhead goal is missed"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="a short run (about a minute): fewer, shorter rounds"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.ttft_rounds, args.max_tokens = 3, 15, 48
 
     from llama_cpp import Llama
 
