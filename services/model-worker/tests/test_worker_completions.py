@@ -136,3 +136,19 @@ def test_startupz_and_model_card(worker: ServiceProcess) -> None:
     assert r.json()["status"] == "loaded" and r.json()["seconds"] > 0
     assert httpx.get(f"{worker.url}/v1/models/{MODEL}").json()["id"] == MODEL
     assert httpx.get(f"{worker.url}/v1/models/nope").status_code == 404
+
+
+def test_structured_output_is_refused_clearly_on_llamacpp(worker: ServiceProcess) -> None:
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Give me JSON."}],
+        "response_format": {"type": "json_object"},
+    }
+    r = post(worker, "/v1/chat/completions", body)
+    assert r.status_code == 400
+    assert (r.json()["error"]["param"], r.json()["error"]["code"]) == (
+        "response_format",
+        "unsupported_parameter",
+    )
+    plain = {**body, "response_format": {"type": "text"}, "max_tokens": 2}
+    assert post(worker, "/v1/chat/completions", plain).status_code == 200

@@ -48,6 +48,13 @@ def to_generation_request(req: ChatCompletionRequest, default_max_tokens: int) -
             param="tools",
             code="unsupported_parameter",
         )
+    if req.response_format and req.response_format.get("type", "text") != "text":
+        raise InvalidRequestError(
+            "This model backend does not support structured output (response_format); use "
+            "the openai-compatible backend with an engine that does.",
+            param="response_format",
+            code="unsupported_parameter",
+        )
     messages = [{"role": _ROLE_MAP.get(m.role, m.role), "content": m.text()} for m in req.messages]
     max_tokens = req.token_limit() or default_max_tokens
     return GenerationRequest(messages=messages, **_sampling(req, max_tokens, bias))  # type: ignore[arg-type]
