@@ -190,12 +190,14 @@ def test_disconnect_mid_stream_frees_the_slot(relay_worker: ServiceProcess) -> N
             seen += line.startswith("data: ")
             if seen == 4:
                 break
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while httpx.get(f"{relay_worker.url}/load").json()["in_flight"] and time.monotonic() < deadline:
         time.sleep(0.02)
     assert httpx.get(f"{relay_worker.url}/load").json()["in_flight"] == 0
-    # The engine stopped too: a short request right after is served promptly.
+    # The engine stopped too: a short request right after does not wait behind the
+    # abandoned 1500-token generation (minutes on a loaded machine).
     started = time.monotonic()
     quick = {"model": RELAY_MODEL, "messages": HI, "max_tokens": 2}
     assert post(relay_worker.url, "/v1/chat/completions", quick).status_code == 200
-    assert time.monotonic() - started < 30
+    elapsed = time.monotonic() - started
+    assert elapsed < 60, f"{elapsed:.1f}s: the engine kept generating for the departed client"

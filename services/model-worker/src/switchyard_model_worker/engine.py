@@ -180,8 +180,10 @@ class Engine:
                 log.exception("generation failed")
                 raise InternalError("The model failed while generating.") from exc
             finally:
-                await events.aclose()
-                self._record(stats, first_at, time.perf_counter())
+                try:
+                    await events.aclose()
+                finally:
+                    self._record(stats, first_at, time.perf_counter())
 
     def _record(self, stats: GenerationStats, first_at: float, now: float) -> None:
         self.metrics.prompt_tokens.inc(stats.prompt_tokens)

@@ -213,17 +213,25 @@ class OpenAICompatibleBackend(Backend):
         options = body.get("stream_options") or {}
         accounting = StreamAccounting(self.model_name, bool(options.get("include_usage")), stats)
         body["stream_options"] = {**options, "include_usage": True}
+        request = self._client.build_request("POST", call.path, json=body)
         try:
-            async with self._client.stream("POST", call.path, json=body) as resp:
-                if resp.status_code != 200:
-                    raw = await resp.aread()
-                    raise error_from_response(resp.status_code, raw, resp.headers)
-                async for payload in sse_payloads(resp):
-                    chunk = accounting.take(payload)
-                    if chunk is not None:
-                        yield chunk
+            resp = await self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise transport_error(exc) from exc
+        try:
+            if resp.status_code != 200:
+                raw = await resp.aread()
+                raise error_from_response(resp.status_code, raw, resp.headers)
+            async for payload in sse_payloads(resp):
+                chunk = accounting.take(payload)
+                if chunk is not None:
+                    yield chunk
+        except httpx.HTTPError as exc:
+            raise transport_error(exc) from exc
+        finally:
+            # Closing the connection is what stops the engine: finish it even when this
+            # task is being cancelled (client gone), which would interrupt a plain await.
+            await asyncio.shield(resp.aclose())
         if stats.finish_reason is None:
             raise UpstreamError("The engine ended the stream before finishing.")
         if not accounting.saw_usage:
