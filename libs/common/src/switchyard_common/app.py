@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.responses import Response
 
 from switchyard_common.errors import install_error_handlers, json_response
+from switchyard_common.fastpath import Endpoint, FastPathMiddleware
 from switchyard_common.logging import configure_logging
 from switchyard_common.metrics import HttpMetrics
 from switchyard_common.middleware import RequestContextMiddleware
@@ -35,12 +36,14 @@ def create_service_app(
     lifespan: Lifespan | None = None,
     routers: Sequence[APIRouter] = (),
     configure_logs: bool = True,
+    fast_routes: Mapping[str, Endpoint] | None = None,
 ) -> FastAPI:
     """Build a FastAPI app with request ids, OpenAI error JSON, health, readiness and metrics.
 
     ``app.state`` holds ``settings``, ``registry`` (Prometheus) and ``readiness``; the
     service's own lifespan adds its checks with ``app.state.readiness.add_check``. With
     ``consul.address`` set, the instance registers in Consul once its lifespan has started.
+    ``fast_routes`` maps POST paths to endpoints served ahead of routing (hot proxy paths).
     """
     if configure_logs:
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
@@ -82,6 +85,8 @@ def create_service_app(
 
     app.state.pre_stop = [mark_not_ready]
     install_error_handlers(app)
+    if fast_routes:
+        app.add_middleware(FastPathMiddleware, routes=fast_routes)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=HttpMetrics(registry, settings.service_name),

@@ -163,7 +163,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             redis_sync.close()
 
 
+# The proxy routes: served ahead of FastAPI's routing, inside the request-context middleware.
+FAST_ROUTES = {
+    "/v1/chat/completions": chat.create_chat_completion,
+    "/v1/completions": completions.create_completion,
+    "/v1/embeddings": embeddings.create_embedding,
+}
+
+
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    routers = [chat.router, completions.router, embeddings.router, models.router, admin_keys.router]
-    return create_service_app(settings, lifespan=lifespan, routers=routers)
+    return create_service_app(
+        settings,
+        lifespan=lifespan,
+        routers=[models.router, admin_keys.router],
+        fast_routes=FAST_ROUTES,
+    )

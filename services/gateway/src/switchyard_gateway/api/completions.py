@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from switchyard_gateway.api.deps import authenticate, gateway_of
 from switchyard_gateway.handling import COMPLETIONS
 
-router = APIRouter(tags=["completions"])
-
 
 async def create_completion(request: Request) -> Response:
-    # A plain Starlette route: the hot path skips FastAPI's dependency solving and body
-    # models (the body is forwarded as bytes), which is most of the per-request cost.
+    # Served from the fast path (see main.FAST_ROUTES): no routing, dependency solving or
+    # body model; the body is forwarded as bytes.
     key = await authenticate(request)
     return await gateway_of(request).handle(request, key, COMPLETIONS)
-
-
-router.add_route("/v1/completions", create_completion, methods=["POST"])
