@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 from collections.abc import Callable
 
@@ -13,10 +14,24 @@ from switchyard_common.lifecycle import GracefulServer
 from switchyard_common.settings import ServiceSettings
 
 
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections on the request path.
+
+    Objects that live for the whole process (modules, the app, settings) are frozen out of
+    the collector's generations, and the young generation is collected less often: request
+    objects are mostly freed by reference counting, while frequent collections over a large
+    heap showed up as tens of milliseconds of tail latency on the gateway.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 50)
+
+
 def serve(create_app: Callable[[], FastAPI], settings: ServiceSettings) -> None:
     """Serve until SIGINT/SIGTERM: pre-stop hooks (not-ready, leave Consul) run first, then
     in-flight requests get ``shutdown_grace_seconds``."""
     app = create_app()
+    tune_gc()
     config = uvicorn.Config(
         app,
         host=settings.host,
