@@ -40,7 +40,8 @@ def start_worker(tmp: Path, port: int | None = None, **env: str) -> ServiceProce
 
 def served(worker: ServiceProcess) -> float:
     text = httpx.get(f"{worker.url}/metrics").text
-    return metric_value(text, "switchyard_worker_requests_total", {"endpoint": "chat_completions"})
+    labels = {"endpoint": "chat_completions", "status": "200"}
+    return metric_value(text, "switchyard_worker_requests_total", labels)
 
 
 @pytest.fixture(scope="session")
