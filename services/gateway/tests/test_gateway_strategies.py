@@ -36,8 +36,8 @@ def test_least_loaded_prefers_the_idle_instance_of_any_pair() -> None:
 
 
 def test_least_loaded_counts_reported_queue() -> None:
-    queued = state("q", reported_queued=4, reported_in_flight=1)
-    free = state("f", reported_in_flight=1)
+    queued = state("q", reported_queued=4)
+    free = state("f")
     assert LeastLoaded(100).order([queued, free], None)[0] is free
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -31,9 +31,7 @@ class InstanceState:
     healthy: bool = False
     models: frozenset[str] = frozenset()
     in_flight: int = 0  # this gateway's requests to the instance right now
-    reported_in_flight: int = 0  # what the instance said on /load at the last probe
     reported_queued: int = 0
-    capacity: int = 0
     max_queue: int = 0
     probe_failures: int = 0  # consecutive failed probes
     meta: dict[str, str] = field(default_factory=dict)
@@ -86,9 +84,6 @@ class InstancePool:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.discovery.stop()
 
-    def states(self) -> Sequence[InstanceState]:
-        return list(self._states.values())
-
     def serving(self, model: str) -> list[InstanceState]:
         """Healthy instances serving ``model`` whose breaker lets traffic through."""
         return [
@@ -140,9 +135,7 @@ class InstancePool:
             healthy = ready.status_code == 200
             if load.status_code == 200:
                 data = load.json()
-                state.reported_in_flight = int(data.get("in_flight", 0))
                 state.reported_queued = int(data.get("queued", 0))
-                state.capacity = int(data.get("capacity", 0))
                 state.max_queue = int(data.get("max_queue", 0))
         except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
             state.probe_failures += 1
