@@ -9,12 +9,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from switchyard_common.errors import install_error_handlers, json_response
-from switchyard_common.fastpath import Endpoint, FastPathMiddleware
 from switchyard_common.logging import configure_logging
 from switchyard_common.metrics import HttpMetrics
-from switchyard_common.middleware import RequestContextMiddleware
+from switchyard_common.middleware import Endpoint, RequestContext
 from switchyard_common.readiness import Readiness, ReadinessReport
 from switchyard_common.registration import Advertisement, consul_registration
 from switchyard_common.settings import ServiceSettings
@@ -23,6 +23,20 @@ from switchyard_common.telemetry import setup_tracing
 log = logging.getLogger(__name__)
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+class ServiceApp(FastAPI):
+    """FastAPI with the request context (id, span, metrics) ahead of the framework, so it
+    also covers the hot routes it serves without routing (see ``middleware``)."""
+
+    request_context: RequestContext | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.request_context is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await self.request_context(scope, receive, send, super().__call__)
 
 
 @asynccontextmanager
@@ -37,7 +51,7 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     configure_logs: bool = True,
     fast_routes: Mapping[str, Endpoint] | None = None,
-) -> FastAPI:
+) -> ServiceApp:
     """Build a FastAPI app with request ids, OpenAI error JSON, health, readiness and metrics.
 
     ``app.state`` holds ``settings``, ``registry`` (Prometheus) and ``readiness``; the
@@ -47,7 +61,7 @@ def create_service_app(
     """
     if configure_logs:
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    setup_tracing(
+    recording = setup_tracing(
         settings.service_name,
         settings.version,
         settings.otlp_endpoint,
@@ -65,7 +79,7 @@ def create_service_app(
             readiness.draining = True
             log.info("service stopping")
 
-    app = FastAPI(
+    app = ServiceApp(
         title=f"switchyard {settings.service_name}",
         version=settings.version,
         lifespan=lifespan_wrapper,
@@ -85,12 +99,11 @@ def create_service_app(
 
     app.state.pre_stop = [mark_not_ready]
     install_error_handlers(app)
-    if fast_routes:
-        app.add_middleware(FastPathMiddleware, routes=fast_routes)
-    app.add_middleware(
-        RequestContextMiddleware,
-        metrics=HttpMetrics(registry, settings.service_name),
-        service=settings.service_name,
+    app.request_context = RequestContext(
+        HttpMetrics(registry, settings.service_name),
+        settings.service_name,
+        recording=recording,
+        fast_routes=fast_routes,
     )
 
     @app.get("/healthz", include_in_schema=False)

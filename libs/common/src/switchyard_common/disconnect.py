@@ -22,24 +22,31 @@ class ClientDisconnectedError(SwitchyardError):
 
 
 async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Await ``work``, cancelling it as soon as the client disconnects.
+    """Await ``work`` in the calling task, cancelling it as soon as the client disconnects.
 
-    Call only after the request body has been read: the watcher consumes ``receive``.
+    One watcher task waits on ``receive``; on ``http.disconnect`` it cancels the calling task,
+    and the cancellation becomes :class:`ClientDisconnectedError`. Call only after the
+    request body has been read: the watcher consumes ``receive``.
     """
-    task = asyncio.ensure_future(work)
+    current = asyncio.current_task()
+    if current is None:
+        raise RuntimeError("cancel_on_disconnect must run inside a task")
+    disconnected = False
 
     async def watch() -> None:
+        nonlocal disconnected
         while True:
             message = await request.receive()
             if message["type"] == "http.disconnect":
-                task.cancel()
+                disconnected = True
+                current.cancel()
                 return
 
     watcher = asyncio.create_task(watch())
     try:
-        return await task
+        return await work
     except asyncio.CancelledError:
-        if watcher.done() and task.cancelled():
+        if disconnected and current.uncancel() == 0:
             raise ClientDisconnectedError("Client disconnected.") from None
         raise
     finally:

@@ -15,8 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from switchyard_common.context import REQUEST_ID_HEADER, REQUEST_ID_SCOPE_KEY, request_id_var
-
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +49,12 @@ class SwitchyardError(Exception):
 class InvalidRequestError(SwitchyardError):
     status_code = 400
     error_type = "invalid_request_error"
+
+
+class RequestTooLargeError(SwitchyardError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    default_code = "request_too_large"
 
 
 class AuthenticationError(SwitchyardError):
@@ -181,14 +185,21 @@ def validation_error_from(errors: Sequence[Any]) -> InvalidRequestError:
     return InvalidRequestError(f"Invalid value{where}: {msg}.", param=param, code="invalid_value")
 
 
+def response_for(exc: Exception) -> Response:
+    """OpenAI error JSON for anything a request raised; unexpected errors are logged."""
+    if isinstance(exc, SwitchyardError):
+        if exc.status_code >= 500:
+            log.warning("request failed: %s", exc.message, extra={"error_code": exc.code})
+        return exc.to_response()
+    log.error("unhandled error", exc_info=exc)
+    return InternalError("The server had an error while processing your request.").to_response()
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error a request can raise to OpenAI's error JSON."""
 
     async def on_switchyard_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, SwitchyardError)
-        if exc.status_code >= 500:
-            log.warning("request failed: %s", exc.message, extra={"error_code": exc.code})
-        return exc.to_response()
+        return response_for(exc)
 
     async def on_validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -208,18 +219,8 @@ def install_error_handlers(app: FastAPI) -> None:
             body = error_body(str(exc.detail), kind)
         return error_response(status, body, exc.headers)
 
-    async def on_unhandled(request: Request, exc: Exception) -> Response:
-        # This runs outside the request-context middleware, so the id comes from the scope.
-        request_id = request.scope.get(REQUEST_ID_SCOPE_KEY)
-        token = request_id_var.set(request_id)
-        try:
-            log.error("unhandled error", exc_info=exc)
-        finally:
-            request_id_var.reset(token)
-        response = InternalError("The server had an error while processing your request.")
-        if request_id:
-            response.headers[REQUEST_ID_HEADER] = request_id
-        return response.to_response()
+    async def on_unhandled(_: Request, exc: Exception) -> Response:
+        return response_for(exc)
 
     app.add_exception_handler(SwitchyardError, on_switchyard_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Buckets for HTTP latency in seconds, from sub-millisecond proxy work to long generations.
@@ -34,3 +36,19 @@ class HttpMetrics:
             "HTTP requests currently being handled.",
             registry=registry,
         )
+
+
+class CachedLabels:
+    """``metric.labels(*values)``, memoised: ``labels()`` validates and hashes its arguments
+    and takes a lock on every call, which shows on hot paths. Use only with bounded label
+    values (the memo keeps one child per combination, as the metric itself does)."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self.children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self.children.get(values)
+        if child is None:
+            child = self.children[values] = self.metric.labels(*values)
+        return child

@@ -1,17 +1,41 @@
-"""A pure-ASGI middleware: request id, trace span, request metrics. No body buffering."""
+"""Request context for every HTTP request: request id, trace span, request metrics.
+
+:class:`RequestContext` runs first, ahead of the framework (see ``app.ServiceApp``). It also
+serves the service's hot routes (``fast_routes``: POST paths whose endpoints take a
+``Request`` and return a ``Response``) straight away: a proxy route that forwards its body
+as bytes gains nothing from routing, dependency solving and the exception middleware
+layers, and pays for them on every request. Errors from a hot route still become OpenAI
+error JSON. No body is buffered here.
+
+Spans: with an exporter configured, every request gets an SDK span (sampled by the
+provider's sampler). Without one, a span would record nothing, so the request gets only a
+span *context* (the caller's trace id from ``traceparent``, or a new one): log lines and
+outbound ``traceparent`` headers still carry it, at a fraction of the cost.
+"""
 
 from __future__ import annotations
 
+import os
+import random
 import time
-import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchyard_common.context import REQUEST_ID_HEADER, REQUEST_ID_SCOPE_KEY, request_id_var
-from switchyard_common.metrics import HttpMetrics
+from switchyard_common.disconnect import ClientDisconnectedError
+from switchyard_common.errors import RequestTooLargeError, response_for
+from switchyard_common.metrics import CachedLabels, HttpMetrics
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 _HEADER_BYTES = REQUEST_ID_HEADER.encode()
 _UNTRACKED = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -25,59 +49,144 @@ def _valid_request_id(raw: bytes) -> str | None:
     return None
 
 
-class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics, service: str) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.tracer = trace.get_tracer(f"switchyard.{service}")
+@dataclass(frozen=True)
+class _RouteLabel:
+    """Stands in for a router's route in the scope, so metrics see the route template."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    path: str
+
+
+class _ContextSpan:
+    """A non-recording span made current for the request: ids without recording."""
+
+    __slots__ = ("_token", "span")
+
+    def __init__(self, carrier: dict[str, str] | None) -> None:
+        trace_id = 0
+        flags = TraceFlags.DEFAULT
+        if carrier:
+            parent = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+            if parent.is_valid:
+                trace_id, flags = parent.trace_id, parent.trace_flags
+        span_context = SpanContext(
+            trace_id=trace_id or random.getrandbits(128),
+            span_id=random.getrandbits(64) or 1,
+            is_remote=False,
+            trace_flags=TraceFlags(flags),
+        )
+        self.span = NonRecordingSpan(span_context)
+
+    def __enter__(self) -> NonRecordingSpan:
+        self._token = otel_context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        otel_context.detach(self._token)
+
+
+class RequestContext:
+    def __init__(
+        self,
+        metrics: HttpMetrics,
+        service: str,
+        *,
+        recording: bool,
+        fast_routes: Mapping[str, Endpoint] | None = None,
+    ) -> None:
+        self.tracer = trace.get_tracer(f"switchyard.{service}")
+        self.recording = recording
+        self.fast_routes = dict(fast_routes or {})
+        self.labels = {path: _RouteLabel(path) for path in self.fast_routes}
+        self.in_flight = metrics.in_flight
+        self.requests = CachedLabels(metrics.requests)
+        self.duration = CachedLabels(metrics.duration)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
         request_id = None
-        carrier: dict[str, str] = {}
+        carrier: dict[str, str] | None = None
         for key, value in scope["headers"]:
             if key == _HEADER_BYTES:
                 request_id = _valid_request_id(value)
-            elif key in (b"traceparent", b"tracestate"):
+            elif key == b"traceparent" or key == b"tracestate":
+                carrier = carrier or {}
                 carrier[key.decode()] = value.decode("latin-1")
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or os.urandom(16).hex()
         scope[REQUEST_ID_SCOPE_KEY] = request_id
         token = request_id_var.set(request_id)
+        header = (_HEADER_BYTES, request_id.encode())
+        path = scope["path"]
+        method = scope["method"]
+        endpoint = self.fast_routes.get(path) if method == "POST" else None
+        tracked = path not in _UNTRACKED
         status = 500
         started = time.perf_counter()
-        header = (_HEADER_BYTES, request_id.encode())
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        path = scope["path"]
-        tracked = path not in _UNTRACKED
         if tracked:
-            self.metrics.in_flight.inc()
-        ctx = propagate.extract(carrier) if carrier else None
+            self.in_flight.inc()
         try:
-            with self.tracer.start_as_current_span(
-                f"{scope['method']} {path}" if tracked else path,
-                context=ctx,
-                kind=SpanKind.SERVER,
-                record_exception=False,
-            ) as span:
-                await self.app(scope, receive, send_wrapper)
-                span.set_attribute("http.response.status_code", status)
+            with self._span(f"{method} {path}" if tracked else path, carrier) as span:
+                if endpoint is not None:
+                    scope["route"] = self.labels[path]
+                    status = await self._serve(endpoint, scope, receive, send, header)
+                else:
+
+                    async def send_wrapper(message: Message) -> None:
+                        nonlocal status
+                        if message["type"] == "http.response.start":
+                            status = message["status"]
+                            message["headers"] = [*message.get("headers", []), header]
+                        await send(message)
+
+                    await app(scope, receive, send_wrapper)
+                if span.is_recording():
+                    span.set_attribute("http.response.status_code", status)
         finally:
             request_id_var.reset(token)
             if tracked:
-                self.metrics.in_flight.dec()
+                self.in_flight.dec()
                 route = _route_template(scope)
-                method = scope["method"]
-                self.metrics.requests.labels(route, method, str(status)).inc()
-                self.metrics.duration.labels(route, method).observe(time.perf_counter() - started)
+                self.requests(route, method, str(status)).inc()
+                self.duration(route, method).observe(time.perf_counter() - started)
+
+    def _span(self, name: str, carrier: dict[str, str] | None) -> Any:
+        if not self.recording:
+            return _ContextSpan(carrier)
+        return self.tracer.start_as_current_span(
+            name,
+            context=propagate.extract(carrier) if carrier else None,
+            kind=SpanKind.SERVER,
+            record_exception=False,
+        )
+
+    @staticmethod
+    async def _serve(
+        endpoint: Endpoint, scope: Scope, receive: Receive, send: Send, header: tuple[bytes, bytes]
+    ) -> int:
+        try:
+            response = await endpoint(Request(scope, receive, send))
+        except Exception as exc:
+            response = response_for(exc)
+        response.raw_headers.append(header)
+        await response(scope, receive, send)
+        return response.status_code
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, straight from ``receive``; 413 if it is longer than ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnectedError("Client disconnected.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLargeError(f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _route_template(scope: Scope) -> str:

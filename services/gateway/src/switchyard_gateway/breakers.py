@@ -9,9 +9,11 @@ runs inside ``attempt()``, which records success or failure.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
+from types import TracebackType
 from typing import Any
 
 import pybreaker
@@ -72,8 +74,32 @@ class InstanceBreaker:
         reset = timedelta(seconds=self.breaker.reset_timeout)
         return opened_at is None or datetime.now(UTC) >= opened_at + reset
 
-    @contextmanager
-    def attempt(self) -> Iterator[None]:
-        """Run one upstream attempt; raises ``pybreaker.CircuitBreakerError`` if open."""
-        with self.breaker.calling():
-            yield
+    def attempt(self) -> AbstractContextManager[None]:
+        """Run one upstream attempt; raises ``pybreaker.CircuitBreakerError`` if open.
+
+        While the breaker is closed with no failures counted, a success changes nothing, so
+        the attempt goes through pybreaker only if it fails (the common case skips its lock
+        and state machine on every request)."""
+        breaker = self.breaker
+        if breaker.current_state == pybreaker.STATE_CLOSED and breaker.fail_counter == 0:
+            return _RecordFailure(breaker)
+        return breaker.calling()  # type: ignore[no-any-return]
+
+
+class _RecordFailure:
+    __slots__ = ("breaker",)
+
+    def __init__(self, breaker: pybreaker.CircuitBreaker) -> None:
+        self.breaker = breaker
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if exc is not None and not isinstance(exc, asyncio.CancelledError):
+            # Let pybreaker count it (and trip, and tell listeners) as if it ran the call.
+            with contextlib.suppress(BaseException), self.breaker.calling():
+                raise exc
+        return False

@@ -57,6 +57,8 @@ class GatewaySettings(ServiceSettings):
     # --- backpressure: bounded in-flight requests; beyond them answer 503 + Retry-After.
     max_in_flight: int = Field(default=1024, ge=1)
     max_in_flight_per_instance: int = Field(default=256, ge=1)
+    # Largest request body accepted on the API routes (413 above it).
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 
     # --- API keys: a JSON key file (created by the admin API / CLI) and/or fixed digests.
     keys_file: Path | None = None

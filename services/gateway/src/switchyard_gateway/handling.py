@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from starlette.responses import Response
 
 from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import OverloadedError, RateLimitError, SwitchyardError
+from switchyard_common.middleware import read_body
 from switchyard_gateway.cache import CACHE_HEADER, ResponseCache, cache_key, is_deterministic
 from switchyard_gateway.keys import ApiKey
 from switchyard_gateway.metrics import GatewayMetrics
@@ -44,15 +44,16 @@ class Gateway:
         *,
         max_in_flight: int,
         session_header: str,
+        max_body_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.forwarder = forwarder
         self.limiter = limiter
         self.cache = cache
         self.metrics = metrics
         self.max_in_flight = max_in_flight
+        self.max_body_bytes = max_body_bytes
         self.session_header = session_header
         self.in_flight = 0
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def _label(self, model: str) -> str:
         """Bounded model label: only models some instance serves."""
@@ -65,23 +66,25 @@ class Gateway:
         rate_headers: dict[str, str] = {}
         streaming = False
         if self.in_flight >= self.max_in_flight:
-            self.metrics.rejected.labels("gateway").inc()
-            self.metrics.requests.labels(model_label, route.name, "503").inc()
+            self.metrics.rejected("gateway").inc()
+            self.metrics.requests(model_label, route.name, "503").inc()
             raise OverloadedError("The gateway is at capacity; retry shortly.", retry_after=1)
         self.in_flight += 1
         self.metrics.in_flight.inc()
         try:
-            raw = await request.body()
+            raw = await read_body(request, self.max_body_bytes)
             body = parse_body(raw, route.required)
             model_label = self._label(self.forwarder.resolve(body["model"]))
             try:
                 rate_headers = await self.limiter.admit(key)
             except RateLimitError as exc:
-                self.metrics.rate_limited.labels(exc.code or "rate_limit").inc()
+                self.metrics.rate_limited(exc.code or "rate_limit").inc()
                 raise
             response = await self._respond(request, key, route, raw, body, started)
             streaming = response.media_type == "text/event-stream"
-            response.headers.update(rate_headers)
+            response.raw_headers.extend(
+                (name.encode(), value.encode()) for name, value in rate_headers.items()
+            )
             status = response.status_code
             return response
         except SwitchyardError as exc:
@@ -91,11 +94,9 @@ class Gateway:
         finally:
             self.in_flight -= 1
             self.metrics.in_flight.dec()
-            self.metrics.requests.labels(model_label, route.name, str(status)).inc()
+            self.metrics.requests(model_label, route.name, str(status)).inc()
             if not streaming:
-                self.metrics.latency.labels(model_label, route.name).observe(
-                    time.monotonic() - started
-                )
+                self.metrics.latency(model_label, route.name).observe(time.monotonic() - started)
 
     async def _respond(
         self,
@@ -111,7 +112,7 @@ class Gateway:
         if opted_in and body.get("stream") is not True and is_deterministic(body):
             cache_id = cache_key(key.tenant, route.path, body)
             hit = await self.cache.get(cache_id)
-            self.metrics.cache.labels("hit" if hit is not None else "miss").inc()
+            self.metrics.cache("hit" if hit is not None else "miss").inc()
             if hit is not None:
                 return Response(hit, media_type="application/json", headers={CACHE_HEADER: "hit"})
         user = body.get("user")
@@ -123,9 +124,9 @@ class Gateway:
         def on_stream_end(done: Outcome) -> None:
             now = time.monotonic()
             label = self._label(done.model)
-            self.metrics.latency.labels(label, route.name).observe(now - started)
+            self.metrics.latency(label, route.name).observe(now - started)
             if done.first_byte_at:
-                self.metrics.ttft.labels(label).observe(done.first_byte_at - started)
+                self.metrics.ttft(label).observe(done.first_byte_at - started)
             self._account(key, done)
 
         response = await cancel_on_disconnect(
@@ -136,9 +137,9 @@ class Gateway:
             ),
         )  # fmt: skip
         for reason in outcome.retries:
-            self.metrics.retries.labels(reason).inc()
+            self.metrics.retries(reason).inc()
         overhead = time.monotonic() - started - outcome.upstream_seconds
-        self.metrics.overhead.labels(route.name).observe(max(0.0, overhead))
+        self.metrics.overhead(route.name).observe(max(0.0, overhead))
         if response.media_type != "text/event-stream":
             self._account(key, outcome)
             if cache_id and response.status_code == 200:
@@ -151,15 +152,6 @@ class Gateway:
         if not tokens:
             return
         label = self._label(outcome.model)
-        self.metrics.tokens.labels(label, "prompt").inc(outcome.prompt_tokens)
-        self.metrics.tokens.labels(label, "completion").inc(outcome.completion_tokens)
-        if self.limiter.limits_for(key)[1]:
-            # Charged in the background so the response is not held up by Redis.
-            task = asyncio.create_task(self.limiter.record_tokens(key, tokens))
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("could not record token usage: %r", task.exception())
+        self.metrics.tokens(label, "prompt").inc(outcome.prompt_tokens)
+        self.metrics.tokens(label, "completion").inc(outcome.completion_tokens)
+        self.limiter.charge(key, tokens)

@@ -1,81 +1,104 @@
-"""Gateway metrics. Labels are bounded: route templates, known model names, instance ids."""
+"""Gateway metrics. Labels are bounded: route templates, known model names, instance ids.
+
+Labelled metrics are wrapped in ``CachedLabels``: call them with the label values.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from switchyard_common.metrics import LATENCY_BUCKETS
+from switchyard_common.metrics import LATENCY_BUCKETS, CachedLabels
 
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "switchyard_gateway_requests",
-            "API requests by model, route and status code.",
-            ["model", "route", "status"],
-            registry=registry,
+        self.requests = CachedLabels(
+            Counter(
+                "switchyard_gateway_requests",
+                "API requests by model, route and status code.",
+                ["model", "route", "status"],
+                registry=registry,
+            )
         )
-        self.latency = Histogram(
-            "switchyard_gateway_request_duration_seconds",
-            "Time from request arrival to the end of the response.",
-            ["model", "route"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+        self.latency = CachedLabels(
+            Histogram(
+                "switchyard_gateway_request_duration_seconds",
+                "Time from request arrival to the end of the response.",
+                ["model", "route"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            )
         )
-        self.ttft = Histogram(
-            "switchyard_gateway_time_to_first_token_seconds",
-            "Time from request arrival to the first streamed byte sent to the client.",
-            ["model"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+        self.ttft = CachedLabels(
+            Histogram(
+                "switchyard_gateway_time_to_first_token_seconds",
+                "Time from request arrival to the first streamed byte sent to the client.",
+                ["model"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            )
         )
-        self.overhead = Histogram(
-            "switchyard_gateway_overhead_seconds",
-            "Time the gateway itself adds: total time minus time waiting on the upstream.",
-            ["route"],
-            buckets=OVERHEAD_BUCKETS,
-            registry=registry,
+        self.overhead = CachedLabels(
+            Histogram(
+                "switchyard_gateway_overhead_seconds",
+                "Time the gateway itself adds: total time minus time waiting on the upstream.",
+                ["route"],
+                buckets=OVERHEAD_BUCKETS,
+                registry=registry,
+            )
         )
         self.in_flight = Gauge(
             "switchyard_gateway_in_flight_requests",
             "API requests being handled now.",
             registry=registry,
         )
-        self.retries = Counter(
-            "switchyard_gateway_retries",
-            "Attempts retried on another instance, by reason.",
-            ["reason"],
-            registry=registry,
+        self.retries = CachedLabels(
+            Counter(
+                "switchyard_gateway_retries",
+                "Attempts retried on another instance, by reason.",
+                ["reason"],
+                registry=registry,
+            )
         )
-        self.breaker_state = Gauge(
-            "switchyard_gateway_breaker_state",
-            "Circuit breaker state per instance: 0 closed, 1 half-open, 2 open.",
-            ["instance"],
-            registry=registry,
+        self.breaker_state = CachedLabels(
+            Gauge(
+                "switchyard_gateway_breaker_state",
+                "Circuit breaker state per instance: 0 closed, 1 half-open, 2 open.",
+                ["instance"],
+                registry=registry,
+            )
         )
-        self.cache = Counter(
-            "switchyard_gateway_cache_lookups",
-            "Response cache lookups by result (hit or miss).",
-            ["result"],
-            registry=registry,
+        self.cache = CachedLabels(
+            Counter(
+                "switchyard_gateway_cache_lookups",
+                "Response cache lookups by result (hit or miss).",
+                ["result"],
+                registry=registry,
+            )
         )
-        self.rate_limited = Counter(
-            "switchyard_gateway_rate_limited",
-            "Requests rejected by per-key rate limits, by limit kind.",
-            ["kind"],
-            registry=registry,
+        self.rate_limited = CachedLabels(
+            Counter(
+                "switchyard_gateway_rate_limited",
+                "Requests rejected by per-key rate limits, by limit kind.",
+                ["kind"],
+                registry=registry,
+            )
         )
-        self.rejected = Counter(
-            "switchyard_gateway_backpressure_rejections",
-            "Requests refused because the gateway or every instance was at capacity.",
-            ["scope"],
-            registry=registry,
+        self.rejected = CachedLabels(
+            Counter(
+                "switchyard_gateway_backpressure_rejections",
+                "Requests refused because the gateway or every instance was at capacity.",
+                ["scope"],
+                registry=registry,
+            )
         )
-        self.tokens = Counter(
-            "switchyard_gateway_tokens",
-            "Tokens used, from upstream usage, by model and kind (prompt, completion).",
-            ["model", "kind"],
-            registry=registry,
+        self.tokens = CachedLabels(
+            Counter(
+                "switchyard_gateway_tokens",
+                "Tokens used, from upstream usage, by model and kind (prompt, completion).",
+                ["model", "kind"],
+                registry=registry,
+            )
         )

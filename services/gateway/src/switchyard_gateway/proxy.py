@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import orjson
 import pybreaker
 from starlette.responses import Response, StreamingResponse
@@ -29,14 +28,20 @@ from switchyard_common.errors import (
     UpstreamTimeoutError,
 )
 from switchyard_common.sse import SSE_HEADERS, sse_event
-from switchyard_common.telemetry import inject_trace_headers
+from switchyard_common.telemetry import trace_headers
 from switchyard_gateway.breakers import UpstreamFailure
 from switchyard_gateway.policies import RoutingPolicy
 from switchyard_gateway.pool import InstancePool, InstanceState
+from switchyard_gateway.upstream import (
+    UpstreamClient,
+    UpstreamIOError,
+    UpstreamResponse,
+    encode_headers,
+)
 
 log = logging.getLogger(__name__)
 
-_PASS_RESPONSE_HEADERS = ("retry-after",)
+_TENANT = "x-switchyard-tenant"
 _BREAKER_FAILURE_STATUSES = frozenset({500, 502, 504})
 _BUSY_STATUSES = frozenset({429, 503})
 
@@ -77,16 +82,8 @@ class Outcome:
 
 @dataclass
 class _Busy:
-    response: aiohttp.ClientResponse
+    response: UpstreamResponse
     content: bytes
-
-
-# Before any response byte: the instance could not be reached or dropped the connection.
-_CONNECT_ERRORS = (
-    aiohttp.ClientConnectionError,
-    aiohttp.ClientPayloadError,
-    asyncio.TimeoutError,
-)
 
 
 class Forwarder:
@@ -94,9 +91,8 @@ class Forwarder:
         self,
         pool: InstancePool,
         policy: RoutingPolicy,
-        session: aiohttp.ClientSession,
+        client: UpstreamClient,
         *,
-        timeout: aiohttp.ClientTimeout,
         total_timeout: float,
         max_attempts: int,
         backoff_base: float,
@@ -107,8 +103,8 @@ class Forwarder:
     ) -> None:
         self.pool = pool
         self.policy = policy
-        self.session = session
-        self.timeout = timeout
+        self.client = client
+        self._fixed_headers: dict[str, bytes] = {}
         self.total_timeout = total_timeout
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
@@ -120,13 +116,16 @@ class Forwarder:
     def resolve(self, model: str) -> str:
         return self.aliases.get(model, model)
 
-    def _headers(self, tenant: str) -> dict[str, str]:
-        headers = {"content-type": "application/json", "x-switchyard-tenant": tenant}
+    def _headers(self, tenant: str) -> bytes:
+        """Upstream request headers as wire bytes; the per-tenant part is encoded once."""
+        fixed = self._fixed_headers.get(tenant)
+        if fixed is None:
+            fixed = encode_headers({"content-type": "application/json", _TENANT: tenant})
+            if len(self._fixed_headers) < 10_000:
+                self._fixed_headers[tenant] = fixed
         request_id = request_id_var.get()
-        if request_id:
-            headers[REQUEST_ID_HEADER] = request_id
-        inject_trace_headers(headers)
-        return headers
+        extra = [(REQUEST_ID_HEADER, request_id)] if request_id else []
+        return fixed + encode_headers(dict(extra + trace_headers()))
 
     async def _targets(self, model: str, affinity: str | None) -> list[InstanceState]:
         found = self.pool.serving(model)
@@ -184,7 +183,7 @@ class Forwarder:
                 except pybreaker.CircuitBreakerError:
                     attempts -= 1  # never sent: the breaker opened meanwhile
                     continue
-                except (UpstreamFailure, *_CONNECT_ERRORS) as exc:
+                except (UpstreamFailure, UpstreamIOError) as exc:
                     last_error = exc
                     outcome.retries.append("upstream_error")
                     continue
@@ -192,7 +191,7 @@ class Forwarder:
                     busy = result
                     outcome.retries.append("busy")
                     continue
-                if isinstance(result, aiohttp.ClientResponse):
+                if isinstance(result, UpstreamResponse):
                     return self._stream_response(result, state, outcome, on_stream_end)
                 return result
         if busy is not None:
@@ -200,7 +199,7 @@ class Forwarder:
             return _plain_response(busy.response, busy.content)
         if not known:
             raise ModelNotFoundError(body["model"])
-        if isinstance(last_error, asyncio.TimeoutError):
+        if isinstance(last_error, TimeoutError):
             raise UpstreamTimeoutError("The model did not answer in time.") from last_error
         raise ServiceUnavailableError(
             f"No instance serving '{requested}' could answer; retry shortly.",
@@ -212,41 +211,28 @@ class Forwarder:
         state: InstanceState,
         path: str,
         payload: bytes,
-        headers: dict[str, str],
+        headers: bytes,
         stream: bool,
         outcome: Outcome,
-    ) -> Response | aiohttp.ClientResponse | _Busy:
+    ) -> Response | UpstreamResponse | _Busy:
         sent_at = time.monotonic()
         state.in_flight += 1
         release = True
         try:
             with state.breaker.attempt():
-                upstream = await self.session.post(
-                    f"{state.instance.url}{path}", data=payload, headers=headers,
-                    timeout=self.timeout,
-                )  # fmt: skip
+                upstream = await self.client.post(
+                    state.instance.url, path.encode(), headers, payload
+                )
                 if upstream.status in _BREAKER_FAILURE_STATUSES:
                     upstream.close()
                     raise UpstreamFailure(f"{state.instance.url} answered {upstream.status}")
             if upstream.status in _BUSY_STATUSES:
-                content = await upstream.read()
-                upstream.release()
-                return _Busy(upstream, content)
+                return _Busy(upstream, await self._read(upstream))
             if stream and upstream.status == 200:
                 release = False  # the relay releases the slot when the stream ends
                 outcome.upstream_seconds = time.monotonic() - sent_at
                 return upstream
-            try:
-                async with asyncio.timeout(self.total_timeout):
-                    content = await upstream.read()
-            except TimeoutError as exc:
-                raise UpstreamTimeoutError("The model did not finish in time.") from exc
-            except aiohttp.ClientError as exc:
-                raise UpstreamError("The model connection failed mid-response.") from exc
-            finally:
-                # Unread (client gone, timeout, error): drop the connection so the worker
-                # stops generating. Read in full: the connection goes back to the pool.
-                upstream.release() if upstream.content.at_eof() else upstream.close()
+            content = await self._read(upstream)
             outcome.upstream_seconds = time.monotonic() - sent_at
             if upstream.status == 200:
                 _count_usage(content, outcome)
@@ -255,9 +241,31 @@ class Forwarder:
             if release:
                 state.in_flight -= 1
 
+    async def _read(self, upstream: UpstreamResponse) -> bytes:
+        """The whole body within the total timeout. Read in full, the connection goes back
+        to the pool; otherwise (client gone, timeout, error) it is dropped, which tells the
+        worker to stop generating."""
+        try:
+            if upstream.complete:
+                content = await upstream.read()
+            else:
+                async with asyncio.timeout(self.total_timeout):
+                    content = await upstream.read()
+        except TimeoutError as exc:
+            upstream.close()
+            raise UpstreamTimeoutError("The model did not finish in time.") from exc
+        except UpstreamIOError as exc:
+            upstream.close()
+            raise UpstreamError("The model connection failed mid-response.") from exc
+        except BaseException:
+            upstream.close()
+            raise
+        upstream.release()
+        return content
+
     def _stream_response(
         self,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse,
         state: InstanceState,
         outcome: Outcome,
         on_end: Callable[[Outcome], None],
@@ -269,13 +277,13 @@ class Forwarder:
         )
 
 
-def _plain_response(upstream: aiohttp.ClientResponse, content: bytes) -> Response:
-    passed = {k: v for k in _PASS_RESPONSE_HEADERS if (v := upstream.headers.get(k))}
+def _plain_response(upstream: UpstreamResponse, content: bytes) -> Response:
+    retry_after = upstream.header(b"retry-after")
     return Response(
         content,
         status_code=upstream.status,
-        media_type=upstream.headers.get("content-type", "application/json"),
-        headers=passed,
+        media_type=upstream.header(b"content-type") or "application/json",
+        headers={"retry-after": retry_after} if retry_after else None,
     )
 
 
@@ -298,7 +306,7 @@ def _usage_from_chunk(chunk: bytes, outcome: Outcome) -> bool:
 
 
 async def _relay(
-    upstream: aiohttp.ClientResponse,
+    upstream: UpstreamResponse,
     state: InstanceState,
     outcome: Outcome,
     on_end: Callable[[Outcome], None],
@@ -309,14 +317,14 @@ async def _relay(
     chunks = 0
     try:
         async with asyncio.timeout(total_timeout):
-            async for chunk in upstream.content.iter_any():
+            async for chunk in upstream.chunks():
                 if not outcome.first_byte_at:
                     outcome.first_byte_at = time.monotonic()
                 chunks += 1
                 if b'"usage":{' in chunk:
                     usage_seen = _usage_from_chunk(chunk, outcome) or usage_seen
                 yield chunk
-    except (aiohttp.ClientError, TimeoutError):
+    except (UpstreamIOError, TimeoutError):
         log.warning("upstream stream broke", extra={"instance": state.instance.url})
         yield sse_event(UpstreamError("The model connection broke mid-stream.").body())
     except Exception:
@@ -326,7 +334,7 @@ async def _relay(
         state.in_flight -= 1
         # Closing an unfinished stream drops the upstream connection, which tells the
         # worker to stop generating; a finished one goes back to the pool.
-        if upstream.content.at_eof():
+        if upstream.complete:
             upstream.release()
         else:
             upstream.close()
