@@ -83,7 +83,7 @@ class InstanceBreaker:
         breaker = self.breaker
         if breaker.current_state == pybreaker.STATE_CLOSED and breaker.fail_counter == 0:
             return _RecordFailure(breaker)
-        return breaker.calling()  # type: ignore[no-any-return]
+        return breaker.calling()
 
 
 class _RecordFailure:
@@ -97,9 +97,8 @@ class _RecordFailure:
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> None:
         if exc is not None and not isinstance(exc, asyncio.CancelledError):
             # Let pybreaker count it (and trip, and tell listeners) as if it ran the call.
             with contextlib.suppress(BaseException), self.breaker.calling():
                 raise exc
-        return False
