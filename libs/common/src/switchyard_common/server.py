@@ -10,6 +10,7 @@ from collections.abc import Callable
 import uvicorn
 from fastapi import FastAPI
 
+from switchyard_common.coalesce import CoalescingHttpToolsProtocol
 from switchyard_common.lifecycle import GracefulServer
 from switchyard_common.settings import ServiceSettings
 
@@ -37,7 +38,7 @@ def serve(create_app: Callable[[], FastAPI], settings: ServiceSettings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),

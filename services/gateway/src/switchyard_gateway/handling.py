@@ -57,7 +57,7 @@ class Gateway:
 
     def _label(self, model: str) -> str:
         """Bounded model label: only models some instance serves."""
-        return model if self.forwarder.pool.members(model) else "unknown"
+        return model if self.forwarder.pool.knows(model) else "unknown"
 
     async def handle(self, request: Request, key: ApiKey, route: Route) -> Response:
         started = time.monotonic()

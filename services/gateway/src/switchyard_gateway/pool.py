@@ -72,6 +72,7 @@ class InstancePool:
         self._task: asyncio.Task[None] | None = None
         self._refresh_lock = asyncio.Lock()
         self._last_refresh = 0.0
+        self._known_models: frozenset[str] = frozenset()
 
     async def start(self) -> None:
         await self.discovery.start()
@@ -91,6 +92,10 @@ class InstancePool:
             for s in self._states.values()
             if s.healthy and model in s.models and s.breaker.allows()
         ]
+
+    def knows(self, model: str) -> bool:
+        """Whether any instance (healthy or not) serves ``model``, as of the last refresh."""
+        return model in self._known_models
 
     def members(self, model: str) -> list[InstanceState]:
         """Every instance known to serve ``model``, healthy or not."""
@@ -119,6 +124,7 @@ class InstancePool:
                 elif state.instance != inst:
                     state.instance = inst
             await asyncio.gather(*(self._probe(s) for s in list(self._states.values())))
+            self._known_models = frozenset(m for s in self._states.values() for m in s.models)
             self._last_refresh = time.monotonic()
 
     async def _probe(self, state: InstanceState) -> None:

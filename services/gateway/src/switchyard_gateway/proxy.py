@@ -123,9 +123,12 @@ class Forwarder:
             fixed = encode_headers({"content-type": "application/json", _TENANT: tenant})
             if len(self._fixed_headers) < 10_000:
                 self._fixed_headers[tenant] = fixed
+        # Request ids are validated on the way in and trace headers are formatted by us
+        # (hex, or a tracestate OpenTelemetry has parsed): no CR/LF check needed.
         request_id = request_id_var.get()
-        extra = [(REQUEST_ID_HEADER, request_id)] if request_id else []
-        return fixed + encode_headers(dict(extra + trace_headers()))
+        lines = [f"{REQUEST_ID_HEADER}: {request_id}\r\n"] if request_id else []
+        lines.extend(f"{name}: {value}\r\n" for name, value in trace_headers())
+        return fixed + "".join(lines).encode("latin-1")
 
     async def _targets(self, model: str, affinity: str | None) -> list[InstanceState]:
         found = self.pool.serving(model)
@@ -133,7 +136,8 @@ class Forwarder:
             # Maybe a worker just came up or changed models: look again before saying no.
             await self.pool.refresh_if_stale()
             found = self.pool.serving(model)
-        ordered = self.policy.order(found, affinity, self.pool.members(model))
+        members = self.pool.members(model) if affinity is not None else found
+        ordered = self.policy.order(found, affinity, members)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "routing",
@@ -163,7 +167,7 @@ class Forwarder:
         last_error: Exception | None = None
         known = False
         for model in chain:
-            known = known or bool(self.pool.members(model))
+            known = known or self.pool.knows(model)
             payload = raw
             if model != body["model"]:
                 payload = orjson.dumps({**body, "model": model})

@@ -3,8 +3,11 @@
 Built on the ``limits`` library: in memory for one gateway, in Redis so that several
 replicas share one budget. Answers carry OpenAI's ``x-ratelimit-*`` headers.
 
-Cost per request: two window reads and one hit. Token usage is known only after the
-response, so it is charged in batches: ``charge()`` adds to a per-key tally and one
+Cost per request: one hit. Window reads (for the ``x-ratelimit-*`` headers and the token
+check) are kept per key for ``window_cache_seconds`` (0.1 s): local hits are counted down
+on the kept copy and a refused hit always reads afresh, so only other replicas' traffic of
+the last 0.1 s can be missing from a header. Token usage is known only after the response,
+so it is charged in batches: ``charge()`` adds to a per-key tally and one
 background flush per ``flush_seconds`` sends the sums (a task per request cost more than the
 whole rate limit check). ``aclose()`` flushes what is left.
 """
@@ -12,6 +15,7 @@ whole rate limit check). ``aclose()`` flushes what is left.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -38,13 +42,20 @@ def make_storage(redis_url: str | None) -> Storage:
 
 class RateLimiter:
     def __init__(
-        self, storage: Storage, default_rpm: int, default_tpm: int, flush_seconds: float = 0.05
+        self,
+        storage: Storage,
+        default_rpm: int,
+        default_tpm: int,
+        flush_seconds: float = 0.05,
+        window_cache_seconds: float = 0.1,
     ) -> None:
         self.storage = storage
         self.limiter = SlidingWindowCounterRateLimiter(storage)
         self.default_rpm = default_rpm
         self.default_tpm = default_tpm
         self.flush_seconds = flush_seconds
+        self.window_cache_seconds = window_cache_seconds
+        self._windows: dict[tuple[str, str], _Window] = {}
         self._pending: dict[str, tuple[ApiKey, int]] = {}
         self._flusher: asyncio.Task[None] | None = None
 
@@ -58,20 +69,34 @@ class RateLimiter:
         rpm, tpm = self.limits_for(key)
         headers: dict[str, str] = {}
         if tpm:
-            item = RateLimitItemPerMinute(tpm)
-            stats = await self.limiter.get_window_stats(item, "tpm", key.id)
-            headers.update(_headers("tokens", tpm, stats.remaining, stats.reset_time))
-            if stats.remaining <= 0:
-                raise _limited("tokens", tpm, stats.reset_time, headers)
+            window = await self._window(_item(tpm), "tpm", key.id)
+            headers.update(window.headers("tokens", tpm))
+            if window.remaining <= 0:
+                raise _limited("tokens", tpm, window.reset_time, headers)
         if rpm:
-            item = RateLimitItemPerMinute(rpm)
-            stats = await self.limiter.get_window_stats(item, "rpm", key.id)
-            allowed = stats.remaining > 0 and await self.limiter.hit(item, "rpm", key.id)
-            remaining = stats.remaining - 1 if allowed else 0
-            headers.update(_headers("requests", rpm, remaining, stats.reset_time))
+            item = _item(rpm)
+            allowed = await self.limiter.hit(item, "rpm", key.id)
+            cached = self._windows.get(("rpm", key.id))
+            if allowed and cached is not None and cached.fresh():
+                cached.remaining -= 1  # this hit, on the kept copy
+                window = cached
+            else:
+                window = await self._window(item, "rpm", key.id, fresh=True)
+            headers.update(window.headers("requests", rpm))
             if not allowed:
-                raise _limited("requests", rpm, stats.reset_time, headers)
+                raise _limited("requests", rpm, window.reset_time, headers)
         return headers
+
+    async def _window(
+        self, item: RateLimitItemPerMinute, kind: str, key_id: str, *, fresh: bool = False
+    ) -> _Window:
+        cached = self._windows.get((kind, key_id))
+        if cached is not None and not fresh and cached.fresh():
+            return cached
+        stats = await self.limiter.get_window_stats(item, kind, key_id)
+        window = _Window(stats.remaining, stats.reset_time, self.window_cache_seconds)
+        self._windows[(kind, key_id)] = window
+        return window
 
     def charge(self, key: ApiKey, tokens: int) -> None:
         """Charge ``tokens`` to the key's TPM budget with the next batch (see module doc)."""
@@ -104,19 +129,38 @@ class RateLimiter:
         if tpm and tokens > 0:
             # Usage is known only afterwards: charge it even past the limit (it was spent),
             # so the next request waits.
-            item = RateLimitItemPerMinute(tpm)
+            item = _item(tpm)
             stats = await self.limiter.get_window_stats(item, "tpm", key.id)
             cost = min(tokens, stats.remaining)
             if cost > 0:
                 await self.limiter.hit(item, "tpm", key.id, cost=cost)
+            self._windows.pop(("tpm", key.id), None)  # the next check reads the new total
 
 
-def _headers(kind: str, limit: int, remaining: int, reset_time: float) -> dict[str, str]:
-    return {
-        f"x-ratelimit-limit-{kind}": str(limit),
-        f"x-ratelimit-remaining-{kind}": str(max(0, remaining)),
-        f"x-ratelimit-reset-{kind}": f"{max(0.0, reset_time - time.time()):.3f}s",
-    }
+@functools.lru_cache(maxsize=1024)
+def _item(per_minute: int) -> RateLimitItemPerMinute:
+    return RateLimitItemPerMinute(per_minute)
+
+
+class _Window:
+    """A window read: what is left and when the window resets, kept for a short while."""
+
+    __slots__ = ("expires", "remaining", "reset_time")
+
+    def __init__(self, remaining: int, reset_time: float, keep_seconds: float) -> None:
+        self.remaining = remaining
+        self.reset_time = reset_time
+        self.expires = time.monotonic() + keep_seconds
+
+    def fresh(self) -> bool:
+        return time.monotonic() < self.expires
+
+    def headers(self, kind: str, limit: int) -> dict[str, str]:
+        return {
+            f"x-ratelimit-limit-{kind}": str(limit),
+            f"x-ratelimit-remaining-{kind}": str(max(0, self.remaining)),
+            f"x-ratelimit-reset-{kind}": f"{max(0.0, self.reset_time - time.time()):.3f}s",
+        }
 
 
 def _limited(kind: str, limit: int, reset_time: float, headers: dict[str, str]) -> RateLimitError:
