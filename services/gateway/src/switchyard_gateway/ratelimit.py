@@ -1,15 +1,21 @@
 """Per-key rate limits: requests per minute, and tokens per minute from real usage.
 
-Built on the ``limits`` library: in memory for one gateway, in Redis so that several
-replicas share one budget. Answers carry OpenAI's ``x-ratelimit-*`` headers.
+Built on the ``limits`` library (sliding window counters): in memory for one gateway, in
+Redis so that several replicas share one budget. Answers carry OpenAI's ``x-ratelimit-*``
+headers. What a request costs:
 
-Cost per request: one hit. Window reads (for the ``x-ratelimit-*`` headers and the token
-check) are kept per key for ``window_cache_seconds`` (0.1 s): local hits are counted down
-on the kept copy and a refused hit always reads afresh, so only other replicas' traffic of
-the last 0.1 s can be missing from a header. Token usage is known only after the response,
-so it is charged in batches: ``charge()`` adds to a per-key tally and one
-background flush per ``flush_seconds`` sends the sums (a task per request cost more than the
-whole rate limit check). ``aclose()`` flushes what is left.
+- **Requests** are taken from the shared window in leases: one hit of 1% of the limit (at
+  most 50; 1 for limits under 200/min), then counted down locally, so a busy key costs one
+  storage round trip per lease, not per request. A lease unused after a second is dropped,
+  so a replica holds at most 1% of a key's budget unused. When a lease is refused (near
+  the limit) requests are taken one at a time.
+- **Window reads** (for the headers and the token check) are kept per key for
+  ``window_cache_seconds`` (0.1 s); local requests are counted down on the kept copy, and a
+  refused request always reads afresh.
+- **Tokens** are known only after the response, so they are charged in batches:
+  ``charge()`` adds to a per-key tally and one background flush per ``flush_seconds``
+  sends the sums (a task per request cost more than the whole check). ``aclose()``
+  flushes what is left.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class RateLimiter:
         self.flush_seconds = flush_seconds
         self.window_cache_seconds = window_cache_seconds
         self._windows: dict[tuple[str, str], _Window] = {}
+        self._leases: dict[str, _Lease] = {}
         self._pending: dict[str, tuple[ApiKey, int]] = {}
         self._flusher: asyncio.Task[None] | None = None
 
@@ -75,7 +82,7 @@ class RateLimiter:
                 raise _limited("tokens", tpm, window.reset_time, headers)
         if rpm:
             item = _item(rpm)
-            allowed = await self.limiter.hit(item, "rpm", key.id)
+            allowed = await self._take_request(item, key.id)
             cached = self._windows.get(("rpm", key.id))
             if allowed and cached is not None and cached.fresh():
                 cached.remaining -= 1  # this hit, on the kept copy
@@ -86,6 +93,17 @@ class RateLimiter:
             if not allowed:
                 raise _limited("requests", rpm, window.reset_time, headers)
         return headers
+
+    async def _take_request(self, item: RateLimitItemPerMinute, key_id: str) -> bool:
+        lease = self._leases.get(key_id)
+        if lease is not None and lease.left > 0 and lease.fresh():
+            lease.left -= 1
+            return True
+        size = max(1, min(_MAX_LEASE, item.amount // 100))
+        if size > 1 and await self.limiter.hit(item, "rpm", key_id, cost=size):
+            self._leases[key_id] = _Lease(size - 1)
+            return True
+        return await self.limiter.hit(item, "rpm", key_id)
 
     async def _window(
         self, item: RateLimitItemPerMinute, kind: str, key_id: str, *, fresh: bool = False
@@ -140,6 +158,23 @@ class RateLimiter:
 @functools.lru_cache(maxsize=1024)
 def _item(per_minute: int) -> RateLimitItemPerMinute:
     return RateLimitItemPerMinute(per_minute)
+
+
+_MAX_LEASE = 50
+_LEASE_SECONDS = 1.0
+
+
+class _Lease:
+    """Requests already counted in the shared window, not yet used by this replica."""
+
+    __slots__ = ("expires", "left")
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+        self.expires = time.monotonic() + _LEASE_SECONDS
+
+    def fresh(self) -> bool:
+        return time.monotonic() < self.expires
 
 
 class _Window:

@@ -224,7 +224,8 @@ class UpstreamResponse:
 
     @property
     def complete(self) -> bool:
-        return self._conn.done and not self._conn.chunks
+        """The whole response has arrived (some of it may still be unread)."""
+        return self._conn.done
 
     async def read(self) -> bytes:
         conn = self._conn
@@ -246,7 +247,7 @@ class UpstreamResponse:
     def release(self) -> None:
         """Give the connection back for reuse if the response was read in full, else close."""
         conn = self._conn
-        if conn.done and conn.keep_alive and not conn.closed and not conn.chunks:
+        if conn.done and conn.keep_alive and not conn.closed:
             self._conn.client._put(conn)
         else:
             conn.abort()
