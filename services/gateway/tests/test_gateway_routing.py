@@ -73,3 +73,21 @@ def test_known_model_with_no_reachable_instance_is_503(tmp_path: Path) -> None:
         assert httpx.get(f"{gw.url}/v1/models", headers=AUTH).json()["data"] == []
     finally:
         gw.stop()
+
+
+def test_request_body_over_the_limit_is_413_before_any_forwarding(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    gw = start_gateway(tmp_path, [{"url": dead, "models": [MODEL]}], max_body_bytes="4096")
+    try:
+        big = {**HI, "messages": [{"role": "user", "content": "x" * 5000}]}
+        r = httpx.post(f"{gw.url}/v1/chat/completions", json=big, headers=AUTH)
+        assert r.status_code == 413
+        assert r.json()["error"]["code"] == "request_too_large"
+        assert r.headers["x-request-id"]
+        # Just under the limit goes on to routing (503 here: the only instance is down).
+        small = {**HI, "messages": [{"role": "user", "content": "x" * 3000}]}
+        assert (
+            httpx.post(f"{gw.url}/v1/chat/completions", json=small, headers=AUTH).status_code == 503
+        )
+    finally:
+        gw.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -457,3 +458,57 @@ async def test_cancelled_request_closes_its_connection(client: UpstreamClient) -
             await task
         await until(lambda: server.eofs == 1)
         assert not client._busy
+
+
+async def test_a_body_larger_than_the_read_buffer_is_read_in_full() -> None:
+    client = UpstreamClient(connect_timeout=1, read_timeout=0.5)
+    body = b"x" * (1024 * 1024)  # 4x the high-water mark that pauses reading
+
+    async def handler(server: Server, reader: Reader, writer: Writer) -> None:
+        await server.request(reader)
+        writer.write(answer(body))
+        await writer.drain()
+        await server.wait_eof(reader)
+
+    async with Server(handler) as server:
+        response = await client.post(server.url, b"/v1/embeddings", b"", b"{}")
+        assert await response.read() == body
+    await client.close()
+
+
+async def test_bytes_arriving_on_an_idle_connection_retire_it() -> None:
+    client = UpstreamClient(connect_timeout=1, read_timeout=1)
+
+    async def handler(server: Server, reader: Reader, writer: Writer) -> None:
+        await server.request(reader)
+        writer.write(answer(b"first"))
+        await asyncio.sleep(0.05)
+        writer.write(answer(b"stale", 408))  # unsolicited, connection kept open
+        await keep_alive(server, reader, writer)
+
+    async with Server(handler) as server:
+        assert await post(client, server) == b"first"
+        await asyncio.sleep(0.1)
+        response = await client.post(server.url, b"/", b"", b"{}")
+        assert response.status == 200  # a fresh connection's answer, not the stale 408
+        assert server.connections == 2
+    await client.close()
+
+
+async def test_reset_during_a_close_delimited_body_is_an_error_not_the_end() -> None:
+    client = UpstreamClient(connect_timeout=1, read_timeout=1)
+
+    async def handler(server: Server, reader: Reader, writer: Writer) -> None:
+        await server.request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\npartial")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # RST
+
+    async with Server(handler) as server:
+        response = await client.post(server.url, b"/", b"", b"{}")
+        with pytest.raises(ResponseBroken):
+            await response.read()
+    await client.close()

@@ -92,6 +92,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
+        self.in_use = False
         self.idle_since = 0.0
         self._reset()
 
@@ -113,6 +114,9 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
+        if not self.in_use:
+            self.abort()  # an idle connection has nothing to receive: not reusable
+            return
         self.received = True
         try:
             self.parser.feed_data(data)
@@ -121,11 +125,12 @@ class _Connection(asyncio.Protocol):
             self.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        aborted_here = self.closed
         self.closed = True
         self.client._forget(self)
         if self.done:
             return
-        if self.headers_done and self._read_until_close():
+        if self.headers_done and self._read_until_close() and exc is None and not aborted_here:
             self.done = True  # a body delimited by the end of the connection
             self._wake()
         elif not self.received:
@@ -229,9 +234,14 @@ class UpstreamResponse:
 
     async def read(self) -> bytes:
         conn = self._conn
+        parts = []
         while not conn.done:
+            if conn.chunks:
+                parts.append(conn.take())  # keeps reading from pausing on a large body
             await conn.wait()
-        return conn.take() if conn.chunks else b""
+        if conn.chunks:
+            parts.append(conn.take())
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives: everything buffered so far, in one piece per wait."""
@@ -299,6 +309,7 @@ class UpstreamClient:
 
     async def _exchange(self, conn: _Connection, head: bytes, body: bytes) -> UpstreamResponse:
         assert conn.transport is not None
+        conn.in_use = True
         self._busy.add(conn)
         try:
             conn.transport.write(head + body if len(body) < 16384 else head)
@@ -343,6 +354,7 @@ class UpstreamClient:
             conn.abort()
             return
         conn._reset()
+        conn.in_use = False
         conn.idle_since = time.monotonic()
         idle.append(conn)
 
