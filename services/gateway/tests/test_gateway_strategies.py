@@ -121,7 +121,7 @@ def test_cache_key_ignores_user_and_stream_and_separates_tenants() -> None:
 async def test_rate_limiter_requests_and_tokens() -> None:
     limiter = RateLimiter(storage_from_string("async+memory://"), default_rpm=2, default_tpm=0)  # type: ignore[arg-type]
     key = ApiKey(id="k1", digest="d")
-    headers = await limiter.admit(key)
+    headers = _text(await limiter.admit(key))
     assert headers["x-ratelimit-limit-requests"] == "2"
     assert headers["x-ratelimit-remaining-requests"] == "1"
     await limiter.admit(key)
@@ -137,6 +137,10 @@ async def test_rate_limiter_requests_and_tokens() -> None:
     with pytest.raises(RateLimitError) as info:
         await limiter.admit(tokens_key)
     assert info.value.code == "rate_limit_tokens"
+
+
+def _text(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {name.decode(): value.decode() for name, value in headers}
 
 
 def _limiter(rpm: int, tpm: int = 0) -> RateLimiter:
@@ -164,7 +168,7 @@ async def test_near_the_limit_requests_are_taken_one_at_a_time() -> None:
     limiter = _limiter(rpm=250)  # lease of 2
     key = ApiKey(id="edge", digest="d")
     await limiter.limiter.hit(RateLimitItemPerMinute(250), "rpm", key.id, cost=249)
-    headers = await limiter.admit(key)  # a lease of 2 does not fit; one request does
+    headers = _text(await limiter.admit(key))  # a lease of 2 does not fit; one request does
     assert headers["x-ratelimit-remaining-requests"] == "0"
     assert await _used(limiter, 250, key) == 250
     with pytest.raises(RateLimitError) as info:

@@ -99,7 +99,8 @@ class RequestContext:
         self.recording = recording
         self.fast_routes = dict(fast_routes or {})
         self.labels = {path: _RouteLabel(path) for path in self.fast_routes}
-        self.in_flight = metrics.in_flight
+        self.active = 0  # tracked requests in flight, read by the gauge when scraped
+        metrics.in_flight.set_function(lambda: self.active)
         self.requests = CachedLabels(metrics.requests)
         self.duration = CachedLabels(metrics.duration)
 
@@ -123,7 +124,7 @@ class RequestContext:
         status = 500
         started = time.perf_counter()
         if tracked:
-            self.in_flight.inc()
+            self.active += 1
         try:
             with self._span(f"{method} {path}" if tracked else path, carrier) as span:
                 if endpoint is not None:
@@ -144,7 +145,7 @@ class RequestContext:
         finally:
             request_id_var.reset(token)
             if tracked:
-                self.in_flight.dec()
+                self.active -= 1
                 route = _route_template(scope)
                 self.requests(route, method, str(status)).inc()
                 self.duration(route, method).observe(time.perf_counter() - started)

@@ -14,7 +14,7 @@ from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import OverloadedError, RateLimitError, SwitchyardError
 from switchyard_common.middleware import read_body
 from switchyard_gateway.cache import CACHE_HEADER, ResponseCache, cache_key, is_deterministic
-from switchyard_gateway.keys import ApiKey
+from switchyard_gateway.keys import ApiKey, KeyStore
 from switchyard_gateway.metrics import GatewayMetrics
 from switchyard_gateway.proxy import Forwarder, Outcome, parse_body
 from switchyard_gateway.ratelimit import RateLimiter
@@ -29,6 +29,8 @@ class Route:
     required: tuple[str, ...]
 
 
+_CACHE_HEADER = CACHE_HEADER.encode()
+
 CHAT = Route("chat_completions", "/v1/chat/completions", ("model", "messages"))
 COMPLETIONS = Route("completions", "/v1/completions", ("model", "prompt"))
 EMBEDDINGS = Route("embeddings", "/v1/embeddings", ("model", "input"))
@@ -41,6 +43,7 @@ class Gateway:
         limiter: RateLimiter,
         cache: ResponseCache,
         metrics: GatewayMetrics,
+        keys: KeyStore,
         *,
         max_in_flight: int,
         session_header: str,
@@ -50,27 +53,35 @@ class Gateway:
         self.limiter = limiter
         self.cache = cache
         self.metrics = metrics
+        self.keys = keys
         self.max_in_flight = max_in_flight
         self.max_body_bytes = max_body_bytes
-        self.session_header = session_header
+        self.session_header = session_header.lower().encode("latin-1")
         self.in_flight = 0
+        # Read when scraped: no lock and no gauge update on every request.
+        metrics.in_flight.set_function(lambda: self.in_flight)
 
     def _label(self, model: str) -> str:
         """Bounded model label: only models some instance serves."""
         return model if self.forwarder.pool.knows(model) else "unknown"
 
-    async def handle(self, request: Request, key: ApiKey, route: Route) -> Response:
+    async def handle(self, request: Request, route: Route) -> Response:
         started = time.monotonic()
+        # One pass over the raw headers (Starlette's Headers scans the list per lookup).
+        headers: dict[bytes, bytes] = dict(request.scope["headers"])
+        authorization = headers.get(b"authorization")
+        key = await self.keys.authenticate(
+            authorization.decode("latin-1") if authorization else None
+        )
         model_label = "unknown"
         status = 500
-        rate_headers: dict[str, str] = {}
+        rate_headers: list[tuple[bytes, bytes]] = []
         streaming = False
         if self.in_flight >= self.max_in_flight:
             self.metrics.rejected("gateway").inc()
             self.metrics.requests(model_label, route.name, "503").inc()
             raise OverloadedError("The gateway is at capacity; retry shortly.", retry_after=1)
         self.in_flight += 1
-        self.metrics.in_flight.inc()
         try:
             raw = await read_body(request, self.max_body_bytes)
             body = parse_body(raw, route.required)
@@ -80,20 +91,20 @@ class Gateway:
             except RateLimitError as exc:
                 self.metrics.rate_limited(exc.code or "rate_limit").inc()
                 raise
-            response = await self._respond(request, key, route, raw, body, started)
+            response = await self._respond(request, headers, key, route, raw, body, started)
             streaming = response.media_type == "text/event-stream"
-            response.raw_headers.extend(
-                (name.encode(), value.encode()) for name, value in rate_headers.items()
-            )
+            response.raw_headers.extend(rate_headers)
             status = response.status_code
             return response
         except SwitchyardError as exc:
             status = exc.status_code
-            exc.headers = {**rate_headers, **exc.headers}
+            exc.headers = {
+                **{name.decode(): value.decode() for name, value in rate_headers},
+                **exc.headers,
+            }
             raise
         finally:
             self.in_flight -= 1
-            self.metrics.in_flight.dec()
             self.metrics.requests(model_label, route.name, str(status)).inc()
             if not streaming:
                 self.metrics.latency(model_label, route.name).observe(time.monotonic() - started)
@@ -101,6 +112,7 @@ class Gateway:
     async def _respond(
         self,
         request: Request,
+        headers: dict[bytes, bytes],
         key: ApiKey,
         route: Route,
         raw: bytes,
@@ -108,7 +120,7 @@ class Gateway:
         started: float,
     ) -> Response:
         cache_id = None
-        opted_in = key.cache or request.headers.get(CACHE_HEADER, "").lower() in ("on", "true")
+        opted_in = key.cache or headers.get(_CACHE_HEADER, b"").lower() in (b"on", b"true")
         if opted_in and body.get("stream") is not True and is_deterministic(body):
             cache_id = cache_key(key.tenant, route.path, body)
             hit = await self.cache.get(cache_id)
@@ -116,8 +128,9 @@ class Gateway:
             if hit is not None:
                 return Response(hit, media_type="application/json", headers={CACHE_HEADER: "hit"})
         user = body.get("user")
-        affinity = request.headers.get(self.session_header) or (
-            user if isinstance(user, str) else None
+        session = headers.get(self.session_header)
+        affinity = (
+            session.decode("latin-1") if session else (user if isinstance(user, str) else None)
         )
         outcome = Outcome()
 

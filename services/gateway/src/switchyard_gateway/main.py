@@ -139,6 +139,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limiter,
         cache,
         metrics,
+        keys,
         max_in_flight=settings.max_in_flight,
         session_header=settings.session_header.lower(),
         max_body_bytes=settings.max_body_bytes,

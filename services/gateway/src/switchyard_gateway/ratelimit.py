@@ -71,13 +71,14 @@ class RateLimiter:
         tpm = self.default_tpm if key.tpm is None else key.tpm
         return rpm, tpm
 
-    async def admit(self, key: ApiKey) -> dict[str, str]:
-        """Count one request; raise 429 if the key is over either limit. Returns headers."""
+    async def admit(self, key: ApiKey) -> list[tuple[bytes, bytes]]:
+        """Count one request; raise 429 if the key is over either limit. Returns the
+        ``x-ratelimit-*`` response headers (raw, as ASGI wants them)."""
         rpm, tpm = self.limits_for(key)
-        headers: dict[str, str] = {}
+        headers: list[tuple[bytes, bytes]] = []
         if tpm:
             window = await self._window(_item(tpm), "tpm", key.id)
-            headers.update(window.headers("tokens", tpm))
+            headers += window.headers(b"tokens", tpm)
             if window.remaining <= 0:
                 raise _limited("tokens", tpm, window.reset_time, headers)
         if rpm:
@@ -89,7 +90,7 @@ class RateLimiter:
                 window = cached
             else:
                 window = await self._window(item, "rpm", key.id, fresh=True)
-            headers.update(window.headers("requests", rpm))
+            headers += window.headers(b"requests", rpm)
             if not allowed:
                 raise _limited("requests", rpm, window.reset_time, headers)
         return headers
@@ -180,28 +181,34 @@ class _Lease:
 class _Window:
     """A window read: what is left and when the window resets, kept for a short while."""
 
-    __slots__ = ("expires", "remaining", "reset_time")
+    __slots__ = ("expires", "remaining", "reset_header", "reset_time")
 
     def __init__(self, remaining: int, reset_time: float, keep_seconds: float) -> None:
         self.remaining = remaining
         self.reset_time = reset_time
         self.expires = time.monotonic() + keep_seconds
+        self.reset_header = b"%.3fs" % max(0.0, reset_time - time.time())
 
     def fresh(self) -> bool:
         return time.monotonic() < self.expires
 
-    def headers(self, kind: str, limit: int) -> dict[str, str]:
-        return {
-            f"x-ratelimit-limit-{kind}": str(limit),
-            f"x-ratelimit-remaining-{kind}": str(max(0, self.remaining)),
-            f"x-ratelimit-reset-{kind}": f"{max(0.0, self.reset_time - time.time()):.3f}s",
-        }
+    def headers(self, kind: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"x-ratelimit-limit-" + kind, b"%d" % limit),
+            (b"x-ratelimit-remaining-" + kind, b"%d" % max(0, self.remaining)),
+            (b"x-ratelimit-reset-" + kind, self.reset_header),
+        ]
 
 
-def _limited(kind: str, limit: int, reset_time: float, headers: dict[str, str]) -> RateLimitError:
+def _limited(
+    kind: str, limit: int, reset_time: float, headers: list[tuple[bytes, bytes]]
+) -> RateLimitError:
     wait = max(1, math.ceil(reset_time - time.time()))
     return RateLimitError(
         f"Rate limit reached for {kind} per minute: limit {limit}. Retry after {wait}s.",
         code=f"rate_limit_{kind}",
-        headers={**headers, "retry-after": str(wait)},
+        headers={
+            **{name.decode(): value.decode() for name, value in headers},
+            "retry-after": str(wait),
+        },
     )

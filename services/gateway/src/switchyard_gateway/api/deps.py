@@ -31,12 +31,6 @@ def gateway_of(request: Request) -> Gateway:
     return gateway
 
 
-async def authenticate(request: Request) -> ApiKey:
-    """The hot-path form of ``require_api_key`` for plain (non-FastAPI) routes."""
-    keys: KeyStore = request.app.state.keys
-    return await keys.authenticate(request.headers.get("authorization"))
-
-
 async def require_api_key(
     keys: Annotated[KeyStore, Depends(get_keys)],
     authorization: Annotated[str | None, Header()] = None,
