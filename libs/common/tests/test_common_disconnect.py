@@ -1,8 +1,10 @@
-"""cancel_on_disconnect: stop work for clients that have gone away; Readiness checks."""
+"""cancel_on_disconnect and EventStreamResponse: stop work for clients that have gone away;
+Readiness checks."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from starlette.requests import Request
@@ -10,6 +12,7 @@ from starlette.types import Message
 
 from switchyard_common.disconnect import ClientDisconnectedError, cancel_on_disconnect
 from switchyard_common.readiness import Readiness
+from switchyard_common.sse import EventStreamResponse
 
 
 def make_request(messages: list[Message], *, then_block: bool = True) -> Request:
@@ -142,3 +145,48 @@ async def test_readiness_timeout_raise_false_and_draining() -> None:
     report = await drained.report()
     assert report.status == "not_ready"
     assert report.checks == {"accepting": False}
+
+
+async def test_event_stream_relays_each_piece_then_ends_the_body() -> None:
+    async def pieces() -> AsyncIterator[bytes]:
+        yield b"data: 1\n\n"
+        yield b"data: 2\n\n"
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    request = make_request([])
+    await EventStreamResponse(pieces())(request.scope, request.receive, send)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    headers = dict(sent[0]["headers"])
+    assert headers[b"content-type"].startswith(b"text/event-stream")
+    assert headers[b"cache-control"] == b"no-cache"
+    assert [m.get("body") for m in sent[1:]] == [b"data: 1\n\n", b"data: 2\n\n", b""]
+    assert sent[-1]["more_body"] is False
+    await asyncio.sleep(0)
+    assert other_tasks() == set()
+
+
+async def test_event_stream_stops_and_closes_its_source_when_the_client_leaves() -> None:
+    closed = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b"data: tick\n\n"
+                await asyncio.sleep(0.005)
+        finally:
+            closed.set()
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    request = make_request([{"type": "http.disconnect"}])  # arrives after ~10 ms
+    await asyncio.wait_for(EventStreamResponse(endless())(request.scope, request.receive, send), 5)
+    assert closed.is_set()
+    assert 1 < len(sent) < 100
+    assert all(m.get("more_body", True) for m in sent[1:])  # cut off, never "finished"

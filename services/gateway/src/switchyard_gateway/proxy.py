@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 import pybreaker
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from switchyard_common.context import REQUEST_ID_HEADER, request_id_var
 from switchyard_common.errors import (
@@ -27,7 +27,7 @@ from switchyard_common.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
-from switchyard_common.sse import SSE_HEADERS, sse_event
+from switchyard_common.sse import EventStreamResponse, sse_event
 from switchyard_common.telemetry import trace_headers
 from switchyard_gateway.breakers import UpstreamFailure
 from switchyard_gateway.policies import RoutingPolicy
@@ -273,12 +273,8 @@ class Forwarder:
         state: InstanceState,
         outcome: Outcome,
         on_end: Callable[[Outcome], None],
-    ) -> StreamingResponse:
-        return StreamingResponse(
-            _relay(upstream, state, outcome, on_end, self.total_timeout),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS,
-        )
+    ) -> EventStreamResponse:
+        return EventStreamResponse(_relay(upstream, state, outcome, on_end, self.total_timeout))
 
 
 def _plain_response(upstream: UpstreamResponse, content: bytes) -> Response:
