@@ -187,3 +187,38 @@ async def test_charged_tokens_are_flushed_in_one_batch_and_on_close() -> None:
     await limiter.aclose()
     stats = await limiter.limiter.get_window_stats(RateLimitItemPerMinute(1000), "tpm", key.id)
     assert stats.remaining == 700
+
+
+def test_breaker_state_is_shared_through_redis_without_redis_on_the_success_path(
+    redis_url: str,
+) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    changes: list[tuple[str, str]] = []
+    one = InstanceBreaker("w", fail_max=2, reset_seconds=30, redis=client)
+    two = InstanceBreaker(
+        "w", fail_max=2, reset_seconds=30, redis=client,
+        on_change=lambda iid, state: changes.append((iid, state)),
+    )  # fmt: skip
+    def commands() -> int:  # Redis commands run so far, not counting INFO itself
+        stats = client.info("commandstats")
+        return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+
+    before = commands()
+    for _ in range(50):  # healthy traffic: no Redis round trips at all
+        with one.attempt():
+            pass
+        assert one.allows()
+    assert commands() == before
+    for _ in range(2):
+        with pytest.raises(UpstreamFailure), one.attempt():
+            raise UpstreamFailure("boom")
+    assert one.state == pybreaker.STATE_OPEN and not one.allows()
+    assert two.allows()  # the other replica learns at its next refresh...
+    two.refresh_view()
+    assert two.state == pybreaker.STATE_OPEN and not two.allows()
+    assert changes == [("w", pybreaker.STATE_OPEN)]  # ...and tells its listeners
+    with pytest.raises(pybreaker.CircuitBreakerError), two.attempt():
+        pass

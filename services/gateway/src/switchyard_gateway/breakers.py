@@ -1,16 +1,22 @@
 """A ``pybreaker`` circuit breaker per worker instance.
 
 With Redis configured, breaker state lives in ``pybreaker``'s Redis storage, so every gateway
-replica sees an instance trip at once. Routing asks ``allows()`` (open breakers are skipped
-until their reset timeout passes; then a half-open trial may go through), and each attempt
-runs inside ``attempt()``, which records success or failure.
+replica sees an instance trip. Routing asks ``allows()`` (open breakers are skipped until
+their reset timeout passes; then a half-open trial may go through), and each attempt runs
+inside ``attempt()``, which records success or failure.
+
+Redis is never on the hot path of a healthy instance: the storage is read through a *view*
+(state, failure count, when it opened) that the pool refreshes off the event loop once per
+probe interval (``refresh_view``). A replica's own failures, trips and trials go through
+pybreaker at once and refresh the view; other replicas' trips reach it within one refresh.
+Without Redis the view is the in-memory storage itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -62,15 +68,33 @@ class InstanceBreaker:
             listeners=[_Listener(on_change, instance_id)] if on_change else None,
         )
         self._storage = self.breaker._state_storage
+        self.shared = redis is not None
+        self._view: tuple[str, int, datetime | None] = (pybreaker.STATE_CLOSED, 0, None)
+        if self.shared:
+            self.refresh_view()
+
+    def refresh_view(self) -> None:
+        """Read the shared state (blocking I/O with Redis: call it from a thread).
+
+        Reading ``breaker.state`` also tells the listeners about a change made elsewhere."""
+        state = self.breaker.state.name
+        self._view = (state, self.breaker.fail_counter, self._storage.opened_at)
+
+    def _current(self) -> tuple[str, int, datetime | None]:
+        if self.shared:
+            return self._view
+        return (self._storage.state, self._storage.counter, None)
 
     @property
     def state(self) -> str:
-        return str(self.breaker.current_state)
+        return self._current()[0]
 
     def allows(self) -> bool:
-        if self.state != pybreaker.STATE_OPEN:
+        state, _, opened_at = self._current()
+        if state != pybreaker.STATE_OPEN:
             return True
-        opened_at = self._storage.opened_at
+        if not self.shared:
+            opened_at = self._storage.opened_at
         reset = timedelta(seconds=self.breaker.reset_timeout)
         return opened_at is None or datetime.now(UTC) >= opened_at + reset
 
@@ -78,18 +102,32 @@ class InstanceBreaker:
         """Run one upstream attempt; raises ``pybreaker.CircuitBreakerError`` if open.
 
         While the breaker is closed with no failures counted, a success changes nothing, so
-        the attempt goes through pybreaker only if it fails (the common case skips its lock
-        and state machine on every request)."""
-        breaker = self.breaker
-        if breaker.current_state == pybreaker.STATE_CLOSED and breaker.fail_counter == 0:
-            return _RecordFailure(breaker)
-        return breaker.calling()
+        the attempt goes through pybreaker only if it fails (the common case skips its lock,
+        its state machine and, with Redis, any round trip)."""
+        state, failures, _ = self._current()
+        if state == pybreaker.STATE_CLOSED and failures == 0:
+            return _RecordFailure(self)
+        return self._through_pybreaker()
+
+    @contextlib.contextmanager
+    def _through_pybreaker(self) -> Iterator[None]:
+        try:
+            with self.breaker.calling():
+                yield
+        finally:
+            if self.shared:
+                self.refresh_view()
+
+    def record_failure(self, exc: BaseException) -> None:
+        # Let pybreaker count it (and trip, and tell listeners) as if it ran the call.
+        with contextlib.suppress(BaseException), self._through_pybreaker():
+            raise exc
 
 
 class _RecordFailure:
     __slots__ = ("breaker",)
 
-    def __init__(self, breaker: pybreaker.CircuitBreaker) -> None:
+    def __init__(self, breaker: InstanceBreaker) -> None:
         self.breaker = breaker
 
     def __enter__(self) -> None:
@@ -99,6 +137,4 @@ class _RecordFailure:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if exc is not None and not isinstance(exc, asyncio.CancelledError):
-            # Let pybreaker count it (and trip, and tell listeners) as if it ran the call.
-            with contextlib.suppress(BaseException), self.breaker.calling():
-                raise exc
+            self.breaker.record_failure(exc)

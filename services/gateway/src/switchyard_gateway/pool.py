@@ -51,6 +51,14 @@ class InstanceState:
         return self.max_queue > 0 and self.reported_queued >= self.max_queue
 
 
+def _refresh_views(breakers: list[InstanceBreaker]) -> None:
+    for breaker in breakers:
+        try:
+            breaker.refresh_view()
+        except Exception as exc:  # Redis down: keep the last view
+            log.warning("could not read shared breaker state: %r", exc)
+
+
 class InstancePool:
     def __init__(
         self,
@@ -124,6 +132,9 @@ class InstancePool:
                 elif state.instance != inst:
                     state.instance = inst
             await asyncio.gather(*(self._probe(s) for s in list(self._states.values())))
+            shared = [s.breaker for s in self._states.values() if s.breaker.shared]
+            if shared:  # breaker state shared through Redis: read it off the event loop
+                await asyncio.to_thread(_refresh_views, shared)
             self._known_models = frozenset(m for s in self._states.values() for m in s.models)
             self._last_refresh = time.monotonic()
 
