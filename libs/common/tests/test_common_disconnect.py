@@ -190,3 +190,24 @@ async def test_event_stream_stops_and_closes_its_source_when_the_client_leaves()
     assert closed.is_set()
     assert 1 < len(sent) < 100
     assert all(m.get("more_body", True) for m in sent[1:])  # cut off, never "finished"
+
+
+async def test_watch_after_makes_no_watcher_for_quick_work_and_still_catches_a_departure() -> None:
+    created: list[asyncio.Task[object]] = []
+
+    async def quick() -> int:
+        created.extend(other_tasks())
+        await asyncio.sleep(0.01)
+        created.extend(other_tasks())
+        return 7
+
+    assert await cancel_on_disconnect(make_request([]), quick(), watch_after=0.05) == 7
+    assert created == []  # finished before the watcher was due: no task at all
+
+    request = make_request([{"type": "http.disconnect"}])
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(ClientDisconnectedError):
+        await asyncio.wait_for(
+            cancel_on_disconnect(request, asyncio.sleep(30), watch_after=0.05), timeout=5
+        )
+    assert asyncio.get_running_loop().time() - started >= 0.05

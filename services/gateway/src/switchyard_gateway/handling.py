@@ -30,6 +30,9 @@ class Route:
 
 
 _CACHE_HEADER = CACHE_HEADER.encode()
+# A departed client is looked for once the upstream has taken this long: most answers come
+# sooner, and then no watcher task is made at all (see cancel_on_disconnect).
+_WATCH_AFTER = 0.05
 
 CHAT = Route("chat_completions", "/v1/chat/completions", ("model", "messages"))
 COMPLETIONS = Route("completions", "/v1/completions", ("model", "prompt"))
@@ -148,6 +151,7 @@ class Gateway:
                 route.path, raw, body, tenant=key.tenant, affinity=affinity,
                 outcome=outcome, on_stream_end=on_stream_end,
             ),
+            watch_after=_WATCH_AFTER,
         )  # fmt: skip
         for reason in outcome.retries:
             self.metrics.retries(reason).inc()
