@@ -231,12 +231,12 @@ class Forwarder:
                     upstream.close()
                     raise UpstreamFailure(f"{state.instance.url} answered {upstream.status}")
             if upstream.status in _BUSY_STATUSES:
-                return _Busy(upstream, await self._read(upstream))
+                return _Busy(upstream, await self._read(state, upstream))
             if stream and upstream.status == 200:
                 release = False  # the relay releases the slot when the stream ends
                 outcome.upstream_seconds = time.monotonic() - sent_at
                 return upstream
-            content = await self._read(upstream)
+            content = await self._read(state, upstream)
             outcome.upstream_seconds = time.monotonic() - sent_at
             if upstream.status == 200:
                 _count_usage(content, outcome)
@@ -245,10 +245,11 @@ class Forwarder:
             if release:
                 state.in_flight -= 1
 
-    async def _read(self, upstream: UpstreamResponse) -> bytes:
+    async def _read(self, state: InstanceState, upstream: UpstreamResponse) -> bytes:
         """The whole body within the total timeout. Read in full, the connection goes back
         to the pool; otherwise (client gone, timeout, error) it is dropped, which tells the
-        worker to stop generating."""
+        worker to stop generating. A connection broken mid-body counts against the
+        instance's breaker and is retried elsewhere (nothing has reached the client yet)."""
         try:
             if upstream.complete:
                 content = await upstream.read()
@@ -260,7 +261,8 @@ class Forwarder:
             raise UpstreamTimeoutError("The model did not finish in time.") from exc
         except UpstreamIOError as exc:
             upstream.close()
-            raise UpstreamError("The model connection failed mid-response.") from exc
+            state.breaker.record_failure(exc)
+            raise
         except BaseException:
             upstream.close()
             raise
