@@ -202,6 +202,7 @@ def test_breaker_state_is_shared_through_redis_without_redis_on_the_success_path
         "w", fail_max=2, reset_seconds=30, redis=client,
         on_change=lambda iid, state: changes.append((iid, state)),
     )  # fmt: skip
+
     def commands() -> int:  # Redis commands run so far, not counting INFO itself
         stats = client.info("commandstats")
         return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
