@@ -11,7 +11,7 @@ from switchyard_common.errors import UpstreamTimeoutError
 from switchyard_gateway.breakers import InstanceBreaker
 from switchyard_gateway.policies import RoundRobin
 from switchyard_gateway.pool import InstanceState
-from switchyard_gateway.proxy import Forwarder, Outcome
+from switchyard_gateway.proxy import Forwarder, InstancesBusyError, Outcome
 from switchyard_gateway.upstream import UpstreamClient
 
 from .test_gateway_upstream import Reader, Server, Writer, answer, keep_alive
@@ -28,7 +28,7 @@ class _Pool:
         self.states = states
 
     def serving(self, model: str) -> list[InstanceState]:
-        return [s for s in self.states if s.breaker.allows()]
+        return [s for s in self.states if model in s.models and s.breaker.allows()]
 
     def members(self, model: str) -> list[InstanceState]:
         return self.states
@@ -114,3 +114,45 @@ async def test_a_stalled_body_is_a_timeout_not_a_retry(client: UpstreamClient) -
         with pytest.raises(UpstreamTimeoutError):
             await _forward(forwarder, Outcome())
         assert good.requests == []  # the time was spent: not sent again elsewhere
+
+
+async def test_instances_at_their_bound_are_skipped_and_all_full_is_a_fast_503(
+    client: UpstreamClient,
+) -> None:
+    async with Server(_good) as one, Server(_good) as two:
+        states = [_state(one.url), _state(two.url)]
+        states[0].in_flight = 10  # at the bound (per_instance_limit=10)
+        forwarder = _forwarder(client, states)
+        for _ in range(3):
+            assert (await _forward(forwarder, Outcome()))[0] == 200
+        assert (len(one.requests), len(two.requests)) == (0, 3)
+        states[1].in_flight = 10
+        with pytest.raises(InstancesBusyError) as info:
+            await _forward(forwarder, Outcome())
+        assert info.value.status_code == 503
+        assert info.value.headers["retry-after"] == "1"
+        assert len(two.requests) == 3
+
+
+async def test_each_model_of_a_fallback_chain_gets_its_own_attempts(
+    client: UpstreamClient,
+) -> None:
+    async def fails(server: Server, reader: Reader, writer: Writer) -> None:
+        while await server.request(reader) is not None:
+            writer.write(answer(b"{}", status=500))
+
+    async with Server(fails) as bad1, Server(fails) as bad2, Server(_good) as fallback:
+        primary = [_state(bad1.url), _state(bad2.url)]
+        backup = _state(fallback.url)
+        backup.models = frozenset({"backup"})
+        pool_states = [*primary, backup]
+        forwarder = _forwarder(client, pool_states)
+        forwarder.max_attempts = 2  # spent in full on the primary model's two instances
+        forwarder.fallbacks = {MODEL: ["backup"]}
+        outcome = Outcome()
+        status, body = await _forward(forwarder, outcome)
+        assert (status, body) == (200, GOOD)
+        assert outcome.model == "backup"
+        assert outcome.retries == ["upstream_error", "upstream_error"]  # two retries, not 3
+        assert len(fallback.requests) == 1
+        assert b'"model":"backup"' in fallback.requests[0][1]

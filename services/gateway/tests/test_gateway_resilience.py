@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.fixtures import MODEL
 from tests.support.procs import ServiceProcess, metric_value
@@ -146,6 +147,51 @@ async def test_gateway_backpressure_answers_503_fast(
             )
             == 1
         )
+    finally:
+        gw.stop()
+
+
+async def _held_by_a_stream(gw: ServiceProcess, worker: ServiceProcess) -> httpx.Response:
+    """A request sent while a long stream through ``gw`` is under way on ``worker``."""
+    async with httpx.AsyncClient(base_url=gw.url, headers=AUTH, timeout=60) as client:
+        stream_cm = client.stream("POST", "/v1/chat/completions", json={**LONG, "stream": True})
+        stream = await stream_cm.__aenter__()
+        try:
+            assert stream.status_code == 200
+            async for _ in stream.aiter_bytes():
+                break  # the stream is flowing: its headers were sent long ago
+            started = time.monotonic()
+            r = await client.post("/v1/chat/completions", json=HI)
+            assert time.monotonic() - started < 1.0
+            return r
+        finally:
+            await stream_cm.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("setting", "code", "scope"),
+    [("max_in_flight", "overloaded", "gateway"),
+     ("max_in_flight_per_instance", "instances_at_capacity", "instance")],
+)  # fmt: skip
+async def test_a_running_stream_holds_its_slots_until_it_ends(
+    tmp_path: Path, worker: ServiceProcess, setting: str, code: str, scope: str
+) -> None:
+    gw = start_gateway(tmp_path, [{"url": worker.url}], **{setting: "1"})
+    try:
+        r = await _held_by_a_stream(gw, worker)
+        assert r.status_code == 503
+        assert r.headers["retry-after"] == "1"
+        assert r.json()["error"]["code"] == code
+        text = httpx.get(f"{gw.url}/metrics").text
+        rejections = "switchyard_gateway_backpressure_rejections_total"
+        assert metric_value(text, rejections, {"scope": scope}) == 1
+        # Once the stream is gone, its slots are free again.
+        deadline = time.monotonic() + 10
+        while (r := httpx.post(f"{gw.url}/v1/chat/completions", json=HI, headers=AUTH,
+                               timeout=60)).status_code == 503:  # fmt: skip
+            assert time.monotonic() < deadline, "the stream's slot was never released"
+            await asyncio.sleep(0.05)
+        assert r.status_code == 200
     finally:
         gw.stop()
 

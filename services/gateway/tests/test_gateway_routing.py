@@ -91,3 +91,15 @@ def test_request_body_over_the_limit_is_413_before_any_forwarding(tmp_path: Path
         )
     finally:
         gw.stop()
+
+
+def test_the_public_api_serves_no_schema_or_docs_pages(tmp_path: Path) -> None:
+    gw = start_gateway(tmp_path, [])
+    try:
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            r = httpx.get(f"{gw.url}{path}")
+            assert r.status_code == 404, path
+            assert r.json()["error"]["code"] == "not_found"
+        assert httpx.get(f"{gw.url}/healthz").status_code == 200
+    finally:
+        gw.stop()

@@ -51,6 +51,7 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     configure_logs: bool = True,
     fast_routes: Mapping[str, Endpoint] | None = None,
+    api_docs: bool = True,
 ) -> ServiceApp:
     """Build a FastAPI app with request ids, OpenAI error JSON, health, readiness and metrics.
 
@@ -58,6 +59,7 @@ def create_service_app(
     service's own lifespan adds its checks with ``app.state.readiness.add_check``. With
     ``consul.address`` set, the instance registers in Consul once its lifespan has started.
     ``fast_routes`` maps POST paths to endpoints served ahead of routing (hot proxy paths).
+    ``api_docs=False`` serves no OpenAPI schema or docs pages (for public, keyed APIs).
     """
     if configure_logs:
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
@@ -83,6 +85,9 @@ def create_service_app(
         title=f"switchyard {settings.service_name}",
         version=settings.version,
         lifespan=lifespan_wrapper,
+        openapi_url="/openapi.json" if api_docs else None,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
         # Our own middleware makes one span per request; FastAPI's native telemetry would
         # add a second layer of spans, metrics and logs on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},

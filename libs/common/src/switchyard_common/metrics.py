@@ -47,6 +47,11 @@ class CachedLabels:
         self.metric = metric
         self.children: dict[tuple[str, ...], Any] = {}
 
+    def remove(self, *values: str) -> None:
+        """Drop one child (e.g. of an instance that is gone), from the memo and the metric."""
+        if self.children.pop(values, None) is not None:
+            self.metric.remove(*values)
+
     def __call__(self, *values: str) -> Any:
         child = self.children.get(values)
         if child is None:

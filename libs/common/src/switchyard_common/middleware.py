@@ -126,7 +126,9 @@ class RequestContext:
         if tracked:
             self.active += 1
         try:
-            with self._span(f"{method} {path}" if tracked else path, carrier) as span:
+            # Span names use route templates, never raw paths (bounded, like metric labels).
+            name = f"{method} {path}" if endpoint is not None or not tracked else method
+            with self._span(name, carrier) as span:
                 if endpoint is not None:
                     scope["route"] = self.labels[path]
                     status = await self._serve(endpoint, scope, receive, send, header)
@@ -142,6 +144,8 @@ class RequestContext:
                     await app(scope, receive, send_wrapper)
                 if span.is_recording():
                     span.set_attribute("http.response.status_code", status)
+                    if endpoint is None and tracked:
+                        span.update_name(f"{method} {_route_template(scope)}")
         finally:
             request_id_var.reset(token)
             if tracked:

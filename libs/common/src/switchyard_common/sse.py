@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -29,6 +29,8 @@ class EventStreamResponse(Response):
     relaying a short stream. Here the stream runs in the request's own task with one watcher
     (:func:`cancel_on_disconnect`): when the client goes, the iterator is cancelled and
     closed, so its ``finally`` blocks run (e.g. dropping the upstream connection).
+    ``on_close`` runs once the response is over, however it ended (even if the iterator
+    never started).
     """
 
     media_type = "text/event-stream"
@@ -38,23 +40,29 @@ class EventStreamResponse(Response):
         content: AsyncIterator[bytes],
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.body_iterator = content
+        self.on_close = on_close
         self.status_code = status_code
         self.background = None
         self.init_headers({**SSE_HEADERS, **(headers or {})})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = {"type": "http.response.start", "status": self.status_code}
-        await send({**start, "headers": self.raw_headers})
         try:
+            await send({**start, "headers": self.raw_headers})
             await cancel_on_disconnect(Request(scope, receive), self._relay(send))
         except ClientDisconnectedError:
             pass  # nobody left to tell
         finally:
-            aclose = getattr(self.body_iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            try:
+                aclose = getattr(self.body_iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                if self.on_close is not None:
+                    self.on_close()
 
     async def _relay(self, send: Send) -> None:
         async for chunk in self.body_iterator:

@@ -119,6 +119,24 @@ class InstanceBreaker:
                 self.refresh_view()
 
     def record_failure(self, exc: BaseException) -> None:
+        """Count a failed attempt that ran outside ``attempt()``'s pybreaker path."""
+        if not self.shared:
+            self._record_in_pybreaker(exc)
+            return
+        # Shared: count it in the local view at once (this replica stops routing to a
+        # tripped instance without waiting for Redis) and let pybreaker write it to Redis
+        # off the event loop; the view is then re-read from Redis.
+        state, failures, opened_at = self._view
+        failures += 1
+        if state == pybreaker.STATE_HALF_OPEN or failures >= self.breaker.fail_max:
+            state, opened_at = pybreaker.STATE_OPEN, datetime.now(UTC)
+        self._view = (state, failures, opened_at)
+        try:
+            asyncio.get_running_loop().run_in_executor(None, self._record_in_pybreaker, exc)
+        except RuntimeError:  # no event loop (tests, tools): record here
+            self._record_in_pybreaker(exc)
+
+    def _record_in_pybreaker(self, exc: BaseException) -> None:
         # Let pybreaker count it (and trip, and tell listeners) as if it ran the call.
         with contextlib.suppress(BaseException), self._through_pybreaker():
             raise exc

@@ -46,10 +46,11 @@ class GatewaySettings(ServiceSettings):
     connect_timeout_seconds: float = Field(default=2.0, gt=0)
     first_byte_timeout_seconds: float = Field(default=60.0, gt=0)
     total_timeout_seconds: float = Field(default=600.0, gt=0)
+    # Attempts per model of a fallback chain (the first one included).
     max_attempts: int = Field(default=3, ge=1)
     retry_backoff_base_seconds: float = Field(default=0.05, ge=0)
     retry_backoff_max_seconds: float = Field(default=1.0, ge=0)
-    # Retries stop once this much time has passed since the request arrived.
+    # No retry starts later than this after forwarding began.
     retry_deadline_seconds: float = Field(default=10.0, gt=0)
     breaker_fail_max: int = Field(default=3, ge=1)
     breaker_reset_seconds: float = Field(default=5.0, gt=0)
@@ -60,7 +61,7 @@ class GatewaySettings(ServiceSettings):
     # Largest request body accepted on the API routes (413 above it).
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 
-    # --- API keys: a JSON key file (created by the admin API / CLI) and/or fixed digests.
+    # --- API keys: a JSON key file (created by the admin API) and/or fixed digests.
     keys_file: Path | None = None
     # SHA-256 hex digests of keys accepted for tenant "default" (e.g. from a Secret).
     api_key_hashes: list[SecretStr] = Field(default_factory=list)

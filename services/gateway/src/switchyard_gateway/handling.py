@@ -13,10 +13,11 @@ from starlette.responses import Response
 from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import OverloadedError, RateLimitError, SwitchyardError
 from switchyard_common.middleware import read_body
+from switchyard_common.sse import EventStreamResponse
 from switchyard_gateway.cache import CACHE_HEADER, ResponseCache, cache_key, is_deterministic
 from switchyard_gateway.keys import ApiKey, KeyStore
 from switchyard_gateway.metrics import GatewayMetrics
-from switchyard_gateway.proxy import Forwarder, Outcome, parse_body
+from switchyard_gateway.proxy import Forwarder, InstancesBusyError, Outcome, parse_body
 from switchyard_gateway.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,17 @@ _WATCH_AFTER = 0.05
 CHAT = Route("chat_completions", "/v1/chat/completions", ("model", "messages"))
 COMPLETIONS = Route("completions", "/v1/completions", ("model", "prompt"))
 EMBEDDINGS = Route("embeddings", "/v1/embeddings", ("model", "input"))
+
+
+_last_logged: dict[str, float] = {}
+
+
+def _log_dependency_error(what: str, exc: Exception) -> None:
+    """A warning per dependency at most every 10 s: an outage must not flood the logs."""
+    now = time.monotonic()
+    if now - _last_logged.get(what, -60.0) >= 10.0:
+        _last_logged[what] = now
+        log.warning("%s store unavailable, serving without it: %r", what, exc)
 
 
 class Gateway:
@@ -94,22 +106,28 @@ class Gateway:
             except RateLimitError as exc:
                 self.metrics.rate_limited(exc.code or "rate_limit").inc()
                 raise
+            except Exception as exc:  # the limit store is down: serve rather than fail
+                self.metrics.dependency_errors("rate_limit").inc()
+                _log_dependency_error("rate limit", exc)
             response = await self._respond(request, headers, key, route, raw, body, started)
-            streaming = response.media_type == "text/event-stream"
+            # A stream holds its gateway slot until it ends (see on_stream_end).
+            streaming = isinstance(response, EventStreamResponse)
             response.raw_headers.extend(rate_headers)
             status = response.status_code
             return response
         except SwitchyardError as exc:
             status = exc.status_code
+            if isinstance(exc, InstancesBusyError):
+                self.metrics.rejected("instance").inc()
             exc.headers = {
                 **{name.decode(): value.decode() for name, value in rate_headers},
                 **exc.headers,
             }
             raise
         finally:
-            self.in_flight -= 1
             self.metrics.requests(model_label, route.name, str(status)).inc()
             if not streaming:
+                self.in_flight -= 1
                 self.metrics.latency(model_label, route.name).observe(time.monotonic() - started)
 
     async def _respond(
@@ -126,7 +144,12 @@ class Gateway:
         opted_in = key.cache or headers.get(_CACHE_HEADER, b"").lower() in (b"on", b"true")
         if opted_in and body.get("stream") is not True and is_deterministic(body):
             cache_id = cache_key(key.tenant, route.path, body)
-            hit = await self.cache.get(cache_id)
+            try:
+                hit = await self.cache.get(cache_id)
+            except Exception as exc:  # the cache is down: a miss, not a failure
+                self.metrics.dependency_errors("cache").inc()
+                _log_dependency_error("cache", exc)
+                hit = None
             self.metrics.cache("hit" if hit is not None else "miss").inc()
             if hit is not None:
                 return Response(hit, media_type="application/json", headers={CACHE_HEADER: "hit"})
@@ -138,6 +161,7 @@ class Gateway:
         outcome = Outcome()
 
         def on_stream_end(done: Outcome) -> None:
+            self.in_flight -= 1
             now = time.monotonic()
             label = self._label(done.model)
             self.metrics.latency(label, route.name).observe(now - started)
@@ -160,7 +184,11 @@ class Gateway:
         if response.media_type != "text/event-stream":
             self._account(key, outcome)
             if cache_id and response.status_code == 200:
-                await self.cache.set(cache_id, bytes(response.body))
+                try:
+                    await self.cache.set(cache_id, bytes(response.body))
+                except Exception as exc:
+                    self.metrics.dependency_errors("cache").inc()
+                    _log_dependency_error("cache", exc)
                 response.headers[CACHE_HEADER] = "miss"
         return response
 

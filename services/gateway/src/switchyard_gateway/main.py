@@ -105,6 +105,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         probe_interval=settings.probe_interval_seconds,
         probe_timeout=settings.probe_timeout_seconds,
         per_instance_limit=settings.max_in_flight_per_instance,
+        on_removed=metrics.breaker_state.remove,  # no label left behind by a gone instance
     )
     # The hot path has its own lean HTTP/1.1 client (see upstream.py); probes use httpx.
     upstream = UpstreamClient(
@@ -172,4 +173,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[models.router, admin_keys.router],
         fast_routes=FAST_ROUTES,
+        api_docs=False,  # the public API: nothing served without a key but health and metrics
     )

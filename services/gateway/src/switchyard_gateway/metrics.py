@@ -94,6 +94,14 @@ class GatewayMetrics:
                 registry=registry,
             )
         )
+        self.dependency_errors = CachedLabels(
+            Counter(
+                "switchyard_gateway_dependency_errors",
+                "Requests served without a store that failed (rate_limit, cache): fail open.",
+                ["dependency"],
+                registry=registry,
+            )
+        )
         self.tokens = CachedLabels(
             Counter(
                 "switchyard_gateway_tokens",

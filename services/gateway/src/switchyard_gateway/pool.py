@@ -69,6 +69,7 @@ class InstancePool:
         probe_interval: float,
         probe_timeout: float,
         per_instance_limit: int,
+        on_removed: Callable[[str], None] | None = None,
     ) -> None:
         self.discovery = discovery
         self.client = client
@@ -76,6 +77,7 @@ class InstancePool:
         self.probe_interval = probe_interval
         self.probe_timeout = probe_timeout
         self.per_instance_limit = per_instance_limit
+        self.on_removed = on_removed
         self._states: dict[str, InstanceState] = {}
         self._task: asyncio.Task[None] | None = None
         self._refresh_lock = asyncio.Lock()
@@ -123,6 +125,8 @@ class InstancePool:
             for gone in self._states.keys() - current.keys():
                 log.info("instance removed", extra={"instance": gone})
                 del self._states[gone]
+                if self.on_removed is not None:
+                    self.on_removed(gone)
             for iid, inst in current.items():
                 state = self._states.get(iid)
                 if state is None:

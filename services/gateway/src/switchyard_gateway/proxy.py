@@ -23,6 +23,7 @@ from switchyard_common.errors import (
     InternalError,
     InvalidRequestError,
     ModelNotFoundError,
+    OverloadedError,
     ServiceUnavailableError,
     UpstreamError,
     UpstreamTimeoutError,
@@ -42,6 +43,14 @@ from switchyard_gateway.upstream import (
 log = logging.getLogger(__name__)
 
 _TENANT = "x-switchyard-tenant"
+
+
+class InstancesBusyError(OverloadedError):
+    """Every instance of the model is at this gateway's per-instance in-flight bound."""
+
+    default_code = "instances_at_capacity"
+
+
 _BREAKER_FAILURE_STATUSES = frozenset({500, 502, 504})
 _BUSY_STATUSES = frozenset({429, 503})
 
@@ -130,12 +139,18 @@ class Forwarder:
         lines.extend(f"{name}: {value}\r\n" for name, value in trace_headers())
         return fixed + "".join(lines).encode("latin-1")
 
-    async def _targets(self, model: str, affinity: str | None) -> list[InstanceState]:
+    async def _targets(self, model: str, affinity: str | None) -> tuple[list[InstanceState], bool]:
+        """Instances to try, in order, and whether some were skipped as full."""
         found = self.pool.serving(model)
         if not found:
             # Maybe a worker just came up or changed models: look again before saying no.
             await self.pool.refresh_if_stale()
             found = self.pool.serving(model)
+        # The per-instance bound: instances with that many of our requests get no more.
+        limit = self.policy.per_instance_limit
+        if found and all(s.in_flight >= limit for s in found):
+            return [], True
+        found = [s for s in found if s.in_flight < limit]
         members = self.pool.members(model) if affinity is not None else found
         ordered = self.policy.order(found, affinity, members)
         if log.isEnabledFor(logging.DEBUG):
@@ -143,7 +158,7 @@ class Forwarder:
                 "routing",
                 extra={"order": [(s.instance.id, s.load) for s in ordered], "model": model},
             )
-        return ordered
+        return ordered, False
 
     async def forward(
         self,
@@ -166,13 +181,17 @@ class Forwarder:
         busy: _Busy | None = None
         last_error: Exception | None = None
         known = False
+        saturated = False
         for model in chain:
             known = known or self.pool.knows(model)
             payload = raw
             if model != body["model"]:
                 payload = orjson.dumps({**body, "model": model})
-            for state in await self._targets(model, affinity):
-                if attempts >= self.max_attempts:
+            targets, full = await self._targets(model, affinity)
+            saturated = saturated or full
+            tried = 0  # each model of the chain gets max_attempts (within one deadline)
+            for state in targets:
+                if tried >= self.max_attempts:
                     break
                 if attempts:
                     delay = min(self.backoff_max, self.backoff_base * 2 ** (attempts - 1))
@@ -181,11 +200,13 @@ class Forwarder:
                         break
                     await asyncio.sleep(delay)
                 attempts += 1
+                tried += 1
                 outcome.model = model
                 try:
                     result = await self._attempt(state, path, payload, headers, stream, outcome)
                 except pybreaker.CircuitBreakerError:
                     attempts -= 1  # never sent: the breaker opened meanwhile
+                    tried -= 1
                     continue
                 except (UpstreamFailure, UpstreamIOError) as exc:
                     last_error = exc
@@ -198,11 +219,18 @@ class Forwarder:
                 if isinstance(result, UpstreamResponse):
                     return self._stream_response(result, state, outcome, on_stream_end)
                 return result
+        if outcome.retries:
+            outcome.retries.pop()  # the last failed attempt was not followed by a retry
         if busy is not None:
             # Every instance was full: pass the last answer (429/503 + Retry-After) on.
             return _plain_response(busy.response, busy.content)
         if not known:
             raise ModelNotFoundError(body["model"])
+        if saturated and last_error is None:
+            raise InstancesBusyError(
+                f"Every instance serving '{requested}' is at capacity; retry shortly.",
+                retry_after=1,
+            )
         if isinstance(last_error, TimeoutError):
             raise UpstreamTimeoutError("The model did not answer in time.") from last_error
         raise ServiceUnavailableError(
@@ -276,7 +304,8 @@ class Forwarder:
         outcome: Outcome,
         on_end: Callable[[Outcome], None],
     ) -> EventStreamResponse:
-        return EventStreamResponse(_relay(upstream, state, outcome, on_end, self.total_timeout))
+        relay = _Relay(upstream, state, outcome, on_end, self.total_timeout)
+        return EventStreamResponse(relay.events(), on_close=relay.finish)
 
 
 def _plain_response(upstream: UpstreamResponse, content: bytes) -> Response:
@@ -307,40 +336,62 @@ def _usage_from_chunk(chunk: bytes, outcome: Outcome) -> bool:
     return False
 
 
-async def _relay(
-    upstream: UpstreamResponse,
-    state: InstanceState,
-    outcome: Outcome,
-    on_end: Callable[[Outcome], None],
-    total_timeout: float,
-) -> AsyncIterator[bytes]:
-    """Relay SSE bytes as received; a broken upstream ends with an SSE error event."""
-    usage_seen = False
-    chunks = 0
-    try:
-        async with asyncio.timeout(total_timeout):
-            async for chunk in upstream.chunks():
-                if not outcome.first_byte_at:
-                    outcome.first_byte_at = time.monotonic()
-                chunks += 1
-                if b'"usage":{' in chunk:
-                    usage_seen = _usage_from_chunk(chunk, outcome) or usage_seen
-                yield chunk
-    except (UpstreamIOError, TimeoutError):
-        log.warning("upstream stream broke", extra={"instance": state.instance.url})
-        yield sse_event(UpstreamError("The model connection broke mid-stream.").body())
-    except Exception:
-        log.exception("stream relay failed")
-        yield sse_event(InternalError("Stream relay failed.").body())
-    finally:
-        state.in_flight -= 1
+class _Relay:
+    """Relays one upstream SSE stream as received; a broken upstream ends with an SSE error
+    event. ``finish()`` releases the instance slot and the connection and reports the
+    outcome, exactly once: when the relay ends, or when the response is closed without
+    having started it (the client left first)."""
+
+    def __init__(
+        self,
+        upstream: UpstreamResponse,
+        state: InstanceState,
+        outcome: Outcome,
+        on_end: Callable[[Outcome], None],
+        total_timeout: float,
+    ) -> None:
+        self.upstream = upstream
+        self.state = state
+        self.outcome = outcome
+        self.on_end = on_end
+        self.total_timeout = total_timeout
+        self.events_seen = 0
+        self.usage_seen = False
+        self.finished = False
+
+    async def events(self) -> AsyncIterator[bytes]:
+        outcome = self.outcome
+        try:
+            async with asyncio.timeout(self.total_timeout):
+                async for chunk in self.upstream.chunks():
+                    if not outcome.first_byte_at:
+                        outcome.first_byte_at = time.monotonic()
+                    self.events_seen += chunk.count(b"data: ")
+                    if b'"usage":{' in chunk:
+                        self.usage_seen = _usage_from_chunk(chunk, outcome) or self.usage_seen
+                    yield chunk
+        except (UpstreamIOError, TimeoutError):
+            log.warning("upstream stream broke", extra={"instance": self.state.instance.url})
+            yield sse_event(UpstreamError("The model connection broke mid-stream.").body())
+        except Exception:
+            log.exception("stream relay failed")
+            yield sse_event(InternalError("Stream relay failed.").body())
+        finally:
+            self.finish()
+
+    def finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.state.in_flight -= 1
         # Closing an unfinished stream drops the upstream connection, which tells the
         # worker to stop generating; a finished one goes back to the pool.
-        if upstream.complete:
-            upstream.release()
+        if self.upstream.complete:
+            self.upstream.release()
         else:
-            upstream.close()
-        if not usage_seen:
-            # The client did not ask for usage: about one token per content chunk.
-            outcome.completion_tokens = max(0, chunks - 3)
-        on_end(outcome)
+            self.upstream.close()
+        if not self.usage_seen:
+            # The client did not ask for usage: about one token per content event (not
+            # counting the role event, the finish event and [DONE]).
+            self.outcome.completion_tokens = max(0, self.events_seen - 3)
+        self.on_end(self.outcome)

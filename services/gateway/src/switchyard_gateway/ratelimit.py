@@ -146,8 +146,9 @@ class RateLimiter:
     async def record_tokens(self, key: ApiKey, tokens: int) -> None:
         _, tpm = self.limits_for(key)
         if tpm and tokens > 0:
-            # Usage is known only afterwards: charge it even past the limit (it was spent),
-            # so the next request waits.
+            # Usage is known only afterwards, and the window cannot hold more than its
+            # limit: charge up to what is left, which fills the window, so the next request
+            # waits for it to slide.
             item = _item(tpm)
             stats = await self.limiter.get_window_stats(item, "tpm", key.id)
             cost = min(tokens, stats.remaining)
