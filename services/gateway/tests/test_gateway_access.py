@@ -52,6 +52,9 @@ def test_admin_api_creates_lists_and_revokes_tenant_keys(
         revoked = chat(gw, user)
         assert revoked.status_code == 401
         assert revoked.json()["error"]["code"] == "invalid_api_key"
+        text = httpx.get(f"{gw.url}/metrics").text
+        labels = {"model": "unknown", "route": "chat_completions", "status": "401"}
+        assert metric_value(text, "switchyard_gateway_requests_total", labels) == 1
     finally:
         gw.stop()
 

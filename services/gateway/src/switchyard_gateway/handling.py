@@ -85,9 +85,13 @@ class Gateway:
         # One pass over the raw headers (Starlette's Headers scans the list per lookup).
         headers: dict[bytes, bytes] = dict(request.scope["headers"])
         authorization = headers.get(b"authorization")
-        key = await self.keys.authenticate(
-            authorization.decode("latin-1") if authorization else None
-        )
+        try:
+            key = await self.keys.authenticate(
+                authorization.decode("latin-1") if authorization else None
+            )
+        except SwitchyardError as exc:
+            self.metrics.requests("unknown", route.name, str(exc.status_code)).inc()
+            raise
         model_label = "unknown"
         status = 500
         rate_headers: list[tuple[bytes, bytes]] = []
