@@ -185,7 +185,7 @@ class Gateway:
             self.metrics.retries(reason).inc()
         overhead = time.monotonic() - started - outcome.upstream_seconds
         self.metrics.overhead(route.name).observe(max(0.0, overhead))
-        if response.media_type != "text/event-stream":
+        if not isinstance(response, EventStreamResponse):
             self._account(key, outcome)
             if cache_id and response.status_code == 200:
                 try:

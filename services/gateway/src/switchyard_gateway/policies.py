@@ -57,7 +57,9 @@ class LeastLoaded(RoutingPolicy):
         key: str | None,
         members: Sequence[InstanceState] = (),
     ) -> list[InstanceState]:
-        if len(candidates) <= 2:
+        if len(candidates) <= 1:
+            return list(candidates)
+        if len(candidates) == 2:
             return sorted(candidates, key=_load_then_random)
         a, b = random.sample(list(candidates), 2)
         first = min(a, b, key=_load_then_random)

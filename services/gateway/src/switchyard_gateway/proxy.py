@@ -223,7 +223,7 @@ class Forwarder:
             outcome.retries.pop()  # the last failed attempt was not followed by a retry
         if busy is not None:
             # Every instance was full: pass the last answer (429/503 + Retry-After) on.
-            return _plain_response(busy.response, busy.content)
+            return _Answer(busy.response, busy.content)
         if not known:
             raise ModelNotFoundError(body["model"])
         if saturated and last_error is None:
@@ -268,7 +268,7 @@ class Forwarder:
             outcome.upstream_seconds = time.monotonic() - sent_at
             if upstream.status == 200:
                 _count_usage(content, outcome)
-            return _plain_response(upstream, content)
+            return _Answer(upstream, content)
         finally:
             if release:
                 state.in_flight -= 1
@@ -308,14 +308,22 @@ class Forwarder:
         return EventStreamResponse(relay.events(), on_close=relay.finish)
 
 
-def _plain_response(upstream: UpstreamResponse, content: bytes) -> Response:
-    retry_after = upstream.header(b"retry-after")
-    return Response(
-        content,
-        status_code=upstream.status,
-        media_type=upstream.header(b"content-type") or "application/json",
-        headers={"retry-after": retry_after} if retry_after else None,
-    )
+class _Answer(Response):
+    """An upstream answer relayed as is: status, body, ``content-type`` and ``Retry-After``
+    (the headers are known, so Starlette's header building is skipped)."""
+
+    def __init__(self, upstream: UpstreamResponse, content: bytes) -> None:
+        self.status_code = upstream.status
+        self.body = content
+        self.background = None
+        content_type = upstream.raw_header(b"content-type") or b"application/json"
+        self.raw_headers = [
+            (b"content-length", b"%d" % len(content)),
+            (b"content-type", content_type),
+        ]
+        retry_after = upstream.raw_header(b"retry-after")
+        if retry_after:
+            self.raw_headers.append((b"retry-after", retry_after))
 
 
 def _count_usage(content: bytes, outcome: Outcome) -> None:

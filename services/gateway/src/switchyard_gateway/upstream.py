@@ -221,9 +221,14 @@ class UpstreamResponse:
 
     def header(self, name: bytes) -> str | None:
         """A response header's value (``name`` in lower case), or None."""
+        value = self.raw_header(name)
+        return None if value is None else value.decode("latin-1")
+
+    def raw_header(self, name: bytes) -> bytes | None:
+        """A response header's value as received (``name`` in lower case), or None."""
         for key, value in self._conn.headers:
             if key.lower() == name:
-                return value.decode("latin-1")
+                return value
         return None
 
     @property
