@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import switchyard_session.__main__ as session_main
 import switchyard_session.main as session_app
 from switchyard_session.config import SessionSettings
-
-# The contract's asserts live outside a test module: have pytest rewrite them (before the import).
-pytest.register_assert_rewrite("tests.support.service_app")
-
-from tests.support.service_app import ServiceAppContract  # noqa: E402
+from tests.support.service_app import ServiceAppContract
 
 
 class TestSessionApp(ServiceAppContract):

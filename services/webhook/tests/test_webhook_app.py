@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import switchyard_webhook.__main__ as webhook_main
 import switchyard_webhook.main as webhook_app
 from switchyard_webhook.config import WebhookSettings
-
-# The contract's asserts live outside a test module: have pytest rewrite them (before the import).
-pytest.register_assert_rewrite("tests.support.service_app")
-
-from tests.support.service_app import ServiceAppContract  # noqa: E402
+from tests.support.service_app import ServiceAppContract
 
 
 class TestWebhookApp(ServiceAppContract):
