@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -19,13 +20,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float = 120.0) -> None:
+def wait_ready(
+    url: str, proc: subprocess.Popen[bytes] | None, timeout: float = 120.0, path: str = "/readyz"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process for {url} exited with {proc.returncode}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -34,16 +37,27 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float = 
 
 
 class ServiceProcess:
-    """``python -m <module>`` with settings from env; logs go to a file for post-mortems."""
+    """``python -m <module> [args]`` with settings from env; logs go to a file for
+    post-mortems; ready once ``ready_path`` answers 200."""
 
-    def __init__(self, module: str, env: dict[str, str], log_path: Path, port: int) -> None:
+    def __init__(
+        self,
+        module: str,
+        env: dict[str, str],
+        log_path: Path,
+        port: int,
+        *,
+        args: Sequence[str] = (),
+        ready_path: str = "/readyz",
+    ) -> None:
         self.module = module
+        self.ready_path = ready_path
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module],
+            [sys.executable, "-m", module, *args],
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -52,7 +66,7 @@ class ServiceProcess:
 
     def wait_ready(self, timeout: float = 120.0) -> ServiceProcess:
         try:
-            wait_ready(self.url, self.proc, timeout)
+            wait_ready(self.url, self.proc, timeout, self.ready_path)
         except Exception as exc:
             raise RuntimeError(f"{exc}\n--- {self.module} log ---\n{self.logs()}") from exc
         return self

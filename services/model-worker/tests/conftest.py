@@ -9,14 +9,9 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from switchyard_model_worker.model_files import default_gguf_path
@@ -26,54 +21,21 @@ ENGINE_MODEL = "smol-engine"
 RELAY_MODEL = "smollm2-relay"
 
 
-class EngineServer:
-    """``python -m llama_cpp.server`` on a free port, logging to a file."""
-
-    def __init__(self, log_path: Path, *extra: str, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        args = [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(default_gguf_path()),
-            "--model_alias", ENGINE_MODEL,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--n_ctx", "2048",
-            "--interrupt_requests", "False",
-            *extra,
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(
-            args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def wait_ready(self, timeout: float = 120.0) -> EngineServer:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"engine exited:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.url}/v1/models", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"engine not ready after {timeout}s:\n{self.logs()}")
-
-    def logs(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-6000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
+def engine_process(log_path: Path, *extra: str, port: int | None = None) -> ServiceProcess:
+    """``python -m llama_cpp.server`` serving SmolLM2 on a free port (ready: ``/v1/models``)."""
+    port = port or free_port()
+    args = [
+        "--model", str(default_gguf_path()),
+        "--model_alias", ENGINE_MODEL,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--n_ctx", "2048",
+        "--interrupt_requests", "False",
+        *extra,
+    ]  # fmt: skip
+    return ServiceProcess(
+        "llama_cpp.server", {}, log_path, port, args=args, ready_path="/v1/models"
+    )
 
 
 def worker_process(log_path: Path, **env: str) -> ServiceProcess:
@@ -83,7 +45,7 @@ def worker_process(log_path: Path, **env: str) -> ServiceProcess:
     return ServiceProcess("switchyard_model_worker", full, log_path, port)
 
 
-def relay_env(engine: EngineServer, **extra: str) -> dict[str, str]:
+def relay_env(engine: ServiceProcess, **extra: str) -> dict[str, str]:
     return {
         "backend": "openai-compatible",
         "model_name": RELAY_MODEL,
@@ -112,11 +74,11 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
 
 
 @pytest.fixture
-def spawn_engine(tmp_path: Path) -> Iterator[Callable[..., EngineServer]]:
-    started: list[EngineServer] = []
+def spawn_engine(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    started: list[ServiceProcess] = []
 
-    def spawn(*extra: str, port: int | None = None) -> EngineServer:
-        engine = EngineServer(tmp_path / f"engine-{len(started)}.log", *extra, port=port)
+    def spawn(*extra: str, port: int | None = None) -> ServiceProcess:
+        engine = engine_process(tmp_path / f"engine-{len(started)}.log", *extra, port=port)
         started.append(engine)
         return engine
 
@@ -126,8 +88,8 @@ def spawn_engine(tmp_path: Path) -> Iterator[Callable[..., EngineServer]]:
 
 
 @pytest.fixture(scope="session")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineServer]:
-    engine = EngineServer(tmp_path_factory.mktemp("engine") / "engine.log")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    engine = engine_process(tmp_path_factory.mktemp("engine") / "engine.log")
     try:
         yield engine.wait_ready()
     finally:
@@ -136,7 +98,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineSer
 
 @pytest.fixture(scope="session")
 def relay_worker(
-    llama_server: EngineServer, tmp_path_factory: pytest.TempPathFactory
+    llama_server: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     proc = worker_process(
         tmp_path_factory.mktemp("relay") / "worker.log", **relay_env(llama_server)
