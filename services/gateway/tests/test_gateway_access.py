@@ -12,7 +12,7 @@ import pytest
 from tests.support.fixtures import MODEL
 from tests.support.procs import ServiceProcess, metric_value
 
-from .conftest import ADMIN, AUTH, served, start_gateway
+from .conftest import ADMIN, AUTH, clear_of_minute_boundary, served, start_gateway
 
 HI = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
 
@@ -63,6 +63,7 @@ def test_requests_per_minute_limit_answers_429_with_openai_headers(
     tmp_path: Path, worker: ServiceProcess
 ) -> None:
     gw = start_gateway(tmp_path, [{"url": worker.url}], default_rpm="2")
+    clear_of_minute_boundary()
     try:
         first = chat(gw, AUTH)
         assert first.status_code == 200
@@ -106,6 +107,7 @@ def test_rate_limit_is_shared_by_two_gateways_through_redis(
 
     redis.Redis.from_url(redis_url).flushdb()
     env = {"default_rpm": "4", "redis_url": redis_url}
+    clear_of_minute_boundary(margin=25)
     one = start_gateway(tmp_path, [{"url": worker.url}], **env)
     two = start_gateway(tmp_path, [{"url": worker.url}], **env)
     try:

@@ -19,6 +19,8 @@ from switchyard_gateway.policies import LeastLoaded, SessionAffinity
 from switchyard_gateway.pool import InstanceState
 from switchyard_gateway.ratelimit import RateLimiter
 
+from .conftest import clear_of_minute_boundary
+
 
 def state(iid: str, **kw: int) -> InstanceState:
     breaker = InstanceBreaker(iid, fail_max=2, reset_seconds=0.2)
@@ -120,6 +122,7 @@ def test_cache_key_ignores_user_and_stream_and_separates_tenants() -> None:
 
 async def test_rate_limiter_requests_and_tokens() -> None:
     limiter = RateLimiter(storage_from_string("async+memory://"), default_rpm=2, default_tpm=0)  # type: ignore[arg-type]
+    clear_of_minute_boundary(margin=2)
     key = ApiKey(id="k1", digest="d")
     headers = _text(await limiter.admit(key))
     assert headers["x-ratelimit-limit-requests"] == "2"
@@ -166,6 +169,7 @@ async def test_requests_are_taken_from_the_shared_window_in_leases() -> None:
 
 async def test_near_the_limit_requests_are_taken_one_at_a_time() -> None:
     limiter = _limiter(rpm=250)  # lease of 2
+    clear_of_minute_boundary(margin=2)
     key = ApiKey(id="edge", digest="d")
     await limiter.limiter.hit(RateLimitItemPerMinute(250), "rpm", key.id, cost=249)
     headers = _text(await limiter.admit(key))  # a lease of 2 does not fit; one request does
@@ -223,3 +227,37 @@ def test_breaker_state_is_shared_through_redis_without_redis_on_the_success_path
     assert changes == [("w", pybreaker.STATE_OPEN)]  # ...and tells its listeners
     with pytest.raises(pybreaker.CircuitBreakerError), two.attempt():
         pass
+
+
+def test_shared_breaker_half_open_trial_is_one_at_a_time_and_closes_it_everywhere(
+    redis_url: str,
+) -> None:
+    import time
+
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    one = InstanceBreaker("t", fail_max=1, reset_seconds=1.2, redis=client)
+    two = InstanceBreaker("t", fail_max=1, reset_seconds=1.2, redis=client)
+    with pytest.raises(UpstreamFailure), one.attempt():
+        raise UpstreamFailure("boom")
+    two.refresh_view()
+    assert two.state == pybreaker.STATE_OPEN and not two.allows()
+    time.sleep(1.25)  # Redis keeps opened_at in whole seconds
+    assert two.allows()
+    trial = two.attempt()
+    with trial, pytest.raises(pybreaker.CircuitBreakerError), two.attempt():
+        pass  # a second request during the trial is not a second trial
+    assert two.state == pybreaker.STATE_CLOSED
+    one.refresh_view()
+    assert one.state == pybreaker.STATE_CLOSED  # written to Redis for every replica
+    # A failed trial opens it again.
+    with pytest.raises(UpstreamFailure), one.attempt():
+        raise UpstreamFailure("boom")
+    time.sleep(1.25)  # Redis keeps opened_at in whole seconds
+    with pytest.raises(UpstreamFailure), one.attempt():
+        raise UpstreamFailure("still down")
+    assert one.state == pybreaker.STATE_OPEN and not one.allows()
+    two.refresh_view()
+    assert two.state == pybreaker.STATE_OPEN

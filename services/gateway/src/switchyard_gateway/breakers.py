@@ -5,11 +5,12 @@ replica sees an instance trip. Routing asks ``allows()`` (open breakers are skip
 their reset timeout passes; then a half-open trial may go through), and each attempt runs
 inside ``attempt()``, which records success or failure.
 
-Redis is never on the hot path of a healthy instance: the storage is read through a *view*
-(state, failure count, when it opened) that the pool refreshes off the event loop once per
-probe interval (``refresh_view``). A replica's own failures, trips and trials go through
-pybreaker at once and refresh the view; other replicas' trips reach it within one refresh.
-Without Redis the view is the in-memory storage itself.
+With Redis, the event loop never waits on it: the storage is read through a *view* (state,
+failure count, when it opened) that the pool refreshes in a thread once per probe interval
+(``refresh_view``). A replica's own outcomes update its view at once (failures, trips, one
+half-open trial at a time) and are written to Redis by pybreaker in a worker thread; other
+replicas' trips reach it within one refresh. Without Redis the view is the in-memory
+storage itself.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class InstanceBreaker:
         self._storage = self.breaker._state_storage
         self.shared = redis is not None
         self._view: tuple[str, int, datetime | None] = (pybreaker.STATE_CLOSED, 0, None)
+        self._trial_running = False
         if self.shared:
             self.refresh_view()
 
@@ -107,6 +109,8 @@ class InstanceBreaker:
         state, failures, _ = self._current()
         if state == pybreaker.STATE_CLOSED and failures == 0:
             return _RecordFailure(self)
+        if self.shared:
+            return self._shared_attempt(state)
         return self._through_pybreaker()
 
     @contextlib.contextmanager
@@ -117,6 +121,31 @@ class InstanceBreaker:
         finally:
             if self.shared:
                 self.refresh_view()
+
+    @contextlib.contextmanager
+    def _shared_attempt(self, state: str) -> Iterator[None]:
+        """With Redis, past a failure: the view decides (one half-open trial at a time from
+        this replica) and pybreaker writes the outcome to Redis off the event loop."""
+        trial = state != pybreaker.STATE_CLOSED
+        if trial:
+            if self._trial_running or not self.allows():
+                raise pybreaker.CircuitBreakerError(f"breaker {self.breaker.name} is open")
+            self._trial_running = True
+            _, failures, opened_at = self._view
+            self._view = (pybreaker.STATE_HALF_OPEN, failures, opened_at)
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise  # says nothing about the instance
+        except Exception as exc:
+            self.record_failure(exc)
+            raise
+        else:
+            self._view = (pybreaker.STATE_CLOSED, 0, None)
+            self._off_loop(self._record_success_in_pybreaker)
+        finally:
+            if trial:
+                self._trial_running = False
 
     def record_failure(self, exc: BaseException) -> None:
         """Count a failed attempt that ran outside ``attempt()``'s pybreaker path."""
@@ -131,15 +160,26 @@ class InstanceBreaker:
         if state == pybreaker.STATE_HALF_OPEN or failures >= self.breaker.fail_max:
             state, opened_at = pybreaker.STATE_OPEN, datetime.now(UTC)
         self._view = (state, failures, opened_at)
+        self._off_loop(self._record_in_pybreaker, exc)
+
+    @staticmethod
+    def _off_loop(fn: Callable[..., None], *args: Any) -> None:
         try:
-            asyncio.get_running_loop().run_in_executor(None, self._record_in_pybreaker, exc)
-        except RuntimeError:  # no event loop (tests, tools): record here
-            self._record_in_pybreaker(exc)
+            asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        except RuntimeError:  # no event loop (tests, tools): here and now
+            fn(*args)
 
     def _record_in_pybreaker(self, exc: BaseException) -> None:
         # Let pybreaker count it (and trip, and tell listeners) as if it ran the call.
         with contextlib.suppress(BaseException), self._through_pybreaker():
             raise exc
+
+    def _record_success_in_pybreaker(self) -> None:
+        # Closes a breaker whose reset timeout has passed, resets a failure count; if
+        # another replica has opened it again meanwhile, pybreaker refuses and the view
+        # re-read from Redis says so.
+        with contextlib.suppress(Exception), self._through_pybreaker():
+            pass
 
 
 class _RecordFailure:
