@@ -7,4 +7,3 @@ from contextvars import ContextVar
 request_id_var: ContextVar[str | None] = ContextVar("switchyard_request_id", default=None)
 
 REQUEST_ID_HEADER = "x-request-id"
-REQUEST_ID_SCOPE_KEY = "switchyard.request_id"

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchyard_common.context import REQUEST_ID_HEADER, REQUEST_ID_SCOPE_KEY, request_id_var
+from switchyard_common.context import REQUEST_ID_HEADER, request_id_var
 from switchyard_common.disconnect import ClientDisconnectedError
 from switchyard_common.errors import RequestTooLargeError, response_for
 from switchyard_common.metrics import CachedLabels, HttpMetrics
@@ -114,7 +114,6 @@ class RequestContext:
                 carrier = carrier or {}
                 carrier[key.decode()] = value.decode("latin-1")
         request_id = request_id or os.urandom(16).hex()
-        scope[REQUEST_ID_SCOPE_KEY] = request_id
         token = request_id_var.set(request_id)
         header = (_HEADER_BYTES, request_id.encode())
         path = scope["path"]
