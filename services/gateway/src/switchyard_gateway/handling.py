@@ -40,17 +40,6 @@ COMPLETIONS = Route("completions", "/v1/completions", ("model", "prompt"))
 EMBEDDINGS = Route("embeddings", "/v1/embeddings", ("model", "input"))
 
 
-_last_logged: dict[str, float] = {}
-
-
-def _log_dependency_error(what: str, exc: Exception) -> None:
-    """A warning per dependency at most every 10 s: an outage must not flood the logs."""
-    now = time.monotonic()
-    if now - _last_logged.get(what, -60.0) >= 10.0:
-        _last_logged[what] = now
-        log.warning("%s store unavailable, serving without it: %r", what, exc)
-
-
 class Gateway:
     def __init__(
         self,
@@ -62,7 +51,7 @@ class Gateway:
         *,
         max_in_flight: int,
         session_header: str,
-        max_body_bytes: int = 8 * 1024 * 1024,
+        max_body_bytes: int,
     ) -> None:
         self.forwarder = forwarder
         self.limiter = limiter
@@ -73,8 +62,19 @@ class Gateway:
         self.max_body_bytes = max_body_bytes
         self.session_header = session_header.lower().encode("latin-1")
         self.in_flight = 0
+        self._store_warned_at: dict[str, float] = {}
         # Read when scraped: no lock and no gauge update on every request.
         metrics.in_flight.set_function(lambda: self.in_flight)
+
+    def _store_failed(self, store: str, exc: Exception) -> None:
+        """A rate-limit or cache store failed: the request goes on without it (fail open).
+        Counted every time; a warning per store at most every 10 s, so an outage does not
+        flood the logs."""
+        self.metrics.dependency_errors(store).inc()
+        now = time.monotonic()
+        if now - self._store_warned_at.get(store, -60.0) >= 10.0:
+            self._store_warned_at[store] = now
+            log.warning("%s store unavailable, serving without it: %r", store, exc)
 
     def _label(self, model: str) -> str:
         """Bounded model label: only models some instance serves."""
@@ -111,8 +111,7 @@ class Gateway:
                 self.metrics.rate_limited(exc.code or "rate_limit").inc()
                 raise
             except Exception as exc:  # the limit store is down: serve rather than fail
-                self.metrics.dependency_errors("rate_limit").inc()
-                _log_dependency_error("rate limit", exc)
+                self._store_failed("rate_limit", exc)
             response = await self._respond(request, headers, key, route, raw, body, started)
             # A stream holds its gateway slot until it ends (see on_stream_end).
             streaming = isinstance(response, EventStreamResponse)
@@ -151,8 +150,7 @@ class Gateway:
             try:
                 hit = await self.cache.get(cache_id)
             except Exception as exc:  # the cache is down: a miss, not a failure
-                self.metrics.dependency_errors("cache").inc()
-                _log_dependency_error("cache", exc)
+                self._store_failed("cache", exc)
                 hit = None
             self.metrics.cache("hit" if hit is not None else "miss").inc()
             if hit is not None:
@@ -191,8 +189,7 @@ class Gateway:
                 try:
                     await self.cache.set(cache_id, bytes(response.body))
                 except Exception as exc:
-                    self.metrics.dependency_errors("cache").inc()
-                    _log_dependency_error("cache", exc)
+                    self._store_failed("cache", exc)
                 response.headers[CACHE_HEADER] = "miss"
         return response
 

@@ -147,12 +147,11 @@ class Forwarder:
             await self.pool.refresh_if_stale()
             found = self.pool.serving(model)
         # The per-instance bound: instances with that many of our requests get no more.
-        limit = self.policy.per_instance_limit
-        if found and all(s.in_flight >= limit for s in found):
+        free = [s for s in found if s.in_flight < self.policy.per_instance_limit]
+        if found and not free:
             return [], True
-        found = [s for s in found if s.in_flight < limit]
-        members = self.pool.members(model) if affinity is not None else found
-        ordered = self.policy.order(found, affinity, members)
+        members = self.pool.members(model) if affinity is not None else free
+        ordered = self.policy.order(free, affinity, members)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "routing",

@@ -91,11 +91,12 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
-        self.in_use = False
         self.idle_since = 0.0
         self._reset()
 
     def _reset(self) -> None:
+        """Ready for the next request (or idle): no response state left."""
+        self.in_use = False
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: deque[bytes] = deque()
@@ -316,9 +317,10 @@ class UpstreamClient:
         conn.in_use = True
         self._busy.add(conn)
         try:
-            conn.transport.write(head + body if len(body) < 16384 else head)
-            if len(body) >= 16384:
-                conn.transport.write(body)
+            if len(body) < 16384:  # one write; copying a small body costs less than a second
+                conn.transport.write(head + body)
+            else:
+                conn.transport.writelines((head, body))
             while not conn.headers_done:
                 await conn.wait()
         except BaseException:
@@ -358,7 +360,6 @@ class UpstreamClient:
             conn.abort()
             return
         conn._reset()
-        conn.in_use = False
         conn.idle_since = time.monotonic()
         idle.append(conn)
 
