@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from switchyard_common.disconnect import ClientDisconnectedError, cancel_on_disconnect
+from switchyard_common.errors import InternalError, SwitchyardError
 
 DONE = b"data: [DONE]\n\n"
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -19,6 +20,13 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 def sse_event(payload: Any) -> bytes:
     """One ``data:`` event holding ``payload`` as compact JSON."""
     return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def error_event(exc: Exception, fallback: str) -> bytes:
+    """The last event of a stream that failed after bytes were sent: the typed error's
+    OpenAI error JSON, or an internal error saying ``fallback`` for anything else."""
+    err = exc if isinstance(exc, SwitchyardError) else InternalError(fallback)
+    return sse_event(err.body())
 
 
 class EventStreamResponse(Response):

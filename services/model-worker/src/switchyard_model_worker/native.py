@@ -6,9 +6,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from switchyard_common.errors import InternalError, SwitchyardError
 from switchyard_common.openai_schemas import new_id, now
-from switchyard_common.sse import DONE, sse_event
+from switchyard_common.sse import DONE, error_event, sse_event
 from switchyard_model_worker.backends.base import Finished, GenerationEvent, GenerationRequest
 from switchyard_model_worker.engine import Engine
 
@@ -143,7 +142,6 @@ async def _sse(
         yield DONE
     except Exception as exc:
         # Bytes were already sent: end the stream with a well-formed error event.
-        err = exc if isinstance(exc, SwitchyardError) else InternalError("Generation failed.")
-        yield sse_event(err.body())
+        yield error_event(exc, "Generation failed.")
     finally:
         await events.aclose()

@@ -10,8 +10,8 @@ from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from switchyard_common.disconnect import cancel_on_disconnect
-from switchyard_common.errors import InternalError, SwitchyardError, json_response
-from switchyard_common.sse import DONE, SSE_HEADERS, sse_event
+from switchyard_common.errors import json_response
+from switchyard_common.sse import DONE, SSE_HEADERS, error_event, sse_event
 from switchyard_model_worker.backends.base import RelayCall, RelayChunk, RelayEvent, RelayResponse
 from switchyard_model_worker.engine import Engine
 
@@ -58,7 +58,6 @@ async def _sse(first: RelayEvent, events: AsyncGenerator[RelayEvent, None]) -> A
             event = await anext(events, None)
         yield DONE
     except Exception as exc:
-        err = exc if isinstance(exc, SwitchyardError) else InternalError("Generation failed.")
-        yield sse_event(err.body())
+        yield error_event(exc, "Generation failed.")
     finally:
         await events.aclose()
