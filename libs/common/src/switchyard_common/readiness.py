@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -44,3 +45,16 @@ class Readiness:
         return ReadinessReport(
             status="ready" if all(checks.values()) else "not_ready", checks=checks
         )
+
+
+def writable_dir_check(path: Path) -> Check:
+    """Create ``path``; the check passes while a file can be written in it (and leaves none)."""
+    path.mkdir(parents=True, exist_ok=True)
+
+    async def writable() -> bool:
+        probe = path / ".ready-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+        return True
+
+    return writable
