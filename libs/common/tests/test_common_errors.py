@@ -14,7 +14,6 @@ from switchyard_common.app import create_service_app
 from switchyard_common.disconnect import ClientDisconnectedError
 from switchyard_common.errors import (
     AuthenticationError,
-    ConflictError,
     InternalError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -48,7 +47,6 @@ CASES: list[tuple[SwitchyardError, int, str, str | None, str | None]] = [
     (PermissionDeniedError("nope"), 403, "invalid_request_error", "permission_denied", None),
     (NotFoundError("gone"), 404, "invalid_request_error", "not_found", None),
     (ModelNotFoundError("gpt-x"), 404, "invalid_request_error", "model_not_found", "model"),
-    (ConflictError("dup"), 409, "invalid_request_error", "conflict", None),
     (RateLimitError("slow down"), 429, "rate_limit_exceeded", "rate_limit_exceeded", None),
     (OverloadedError("busy"), 503, "server_error", "overloaded", None),
     (UpstreamError("bad gw"), 502, "server_error", "upstream_error", None),

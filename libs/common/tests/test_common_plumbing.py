@@ -10,7 +10,7 @@ import pytest
 from switchyard_common.discovery import Instance, StaticDiscovery, StaticInstanceConfig
 from switchyard_common.http import HttpClientConfig, create_http_client
 from switchyard_common.sse import DONE, SSE_HEADERS, sse_event
-from switchyard_common.telemetry import inject_trace_headers
+from switchyard_common.telemetry import trace_headers
 
 # ------------------------------------------------------------------ discovery
 
@@ -123,14 +123,14 @@ def test_sse_done_and_headers() -> None:
 # ------------------------------------------------------------------ telemetry
 
 
-def test_inject_trace_headers_inside_span() -> None:
+def test_trace_headers_inside_span_and_none_outside() -> None:
     from opentelemetry import trace
 
     from switchyard_common.telemetry import setup_tracing
 
     setup_tracing("plumbing", "0", None)
+    assert trace_headers() == []
     with trace.get_tracer("t").start_as_current_span("s") as span:
-        headers: dict[str, str] = {}
-        inject_trace_headers(headers)
+        headers = dict(trace_headers())
     trace_id = format(span.get_span_context().trace_id, "032x")
     assert headers["traceparent"].startswith(f"00-{trace_id}-")

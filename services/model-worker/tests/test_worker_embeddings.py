@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from switchyard_model_worker.backends.base import ModelLoadError
-from switchyard_model_worker.embeddings.local import LocalEmbeddingBackend, default_embedding_dir
+from switchyard_model_worker.backends.embeddings import LocalEmbeddingBackend, default_embedding_dir
 from tests.support.procs import ServiceProcess, metric_value
 
 MODEL = "all-minilm-l6-v2"

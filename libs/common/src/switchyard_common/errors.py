@@ -84,12 +84,6 @@ class ModelNotFoundError(NotFoundError):
         )
 
 
-class ConflictError(SwitchyardError):
-    status_code = 409
-    error_type = "invalid_request_error"
-    default_code = "conflict"
-
-
 class RateLimitError(SwitchyardError):
     status_code = 429
     error_type = "rate_limit_exceeded"

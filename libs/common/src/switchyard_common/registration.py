@@ -2,7 +2,7 @@
 
 ``create_service_app`` runs ``consul_registration`` around every service's lifespan; it does
 nothing unless ``consul.address`` is set. A service adds tags and meta before it is
-registered through ``app.state.advertisement`` (workers: ``advertise_worker``).
+registered through ``advertisement(app)`` (the model-worker: its models, backend and capacity).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +25,15 @@ from switchyard_common.consul import (
     backoff_delays,
     go_duration,
 )
-from switchyard_common.discovery import MODEL_TAG_PREFIX
+from switchyard_common.lifecycle import PreStopHook
 from switchyard_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-PreStopHook = Callable[[], Awaitable[None]]
+# Tag a worker puts on its registration for each model it serves (the gateway's Consul
+# discovery reads it): ``model=<name>``.
+MODEL_TAG_PREFIX = "model="
+
 _ANY_HOST = ("", "0.0.0.0", "::")
 
 
@@ -48,23 +51,6 @@ def advertisement(app: FastAPI) -> Advertisement:
     if ad is None:
         ad = app.state.advertisement = Advertisement()
     return ad
-
-
-def advertise_worker(
-    app: FastAPI, *, models: Sequence[str], backend: str, max_concurrency: int
-) -> None:
-    """Put a worker's models (as ``model=<name>`` tags and meta), backend and capacity in
-    its registration; GPU type and count come from the registration settings."""
-    settings: ServiceSettings = app.state.settings
-    ad = advertisement(app)
-    ad.tags.extend(f"{MODEL_TAG_PREFIX}{m}" for m in models if m)
-    ad.meta.update(
-        models=",".join(m for m in models if m),
-        backend=backend,
-        max_concurrency=str(max_concurrency),
-        gpu_type=settings.registration.gpu_type or "none",
-        gpu_count=str(settings.registration.gpu_count),
-    )
 
 
 def advertise_address(settings: ServiceSettings) -> str:

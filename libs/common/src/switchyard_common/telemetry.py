@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -65,8 +64,3 @@ def trace_headers() -> list[tuple[str, str]]:
     if context.trace_state:
         headers.append(("tracestate", context.trace_state.to_header()))
     return headers
-
-
-def inject_trace_headers(headers: MutableMapping[str, str]) -> None:
-    """Add :func:`trace_headers` to a mapping of outbound request headers."""
-    headers.update(trace_headers())

@@ -10,14 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from switchyard_common.app import create_service_app
-from switchyard_common.registration import advertise_worker
 from switchyard_model_worker.admission import Admission
+from switchyard_model_worker.advertisement import advertise_worker
 from switchyard_model_worker.api import chat, completions, embeddings, models, tokenize
 from switchyard_model_worker.backends.factory import build_backend
 from switchyard_model_worker.config import WorkerSettings
-from switchyard_model_worker.engine import Engine
 from switchyard_model_worker.loading import load_model, watch_engine_load
 from switchyard_model_worker.metrics import WorkerMetrics
+from switchyard_model_worker.model_runner import ModelRunner
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         queue_timeout=settings.queue_timeout_seconds,
     )
     metrics = WorkerMetrics(app.state.registry, admission)
-    engine = Engine(backend, admission, metrics, settings.model_name, settings.model_aliases)
-    app.state.engine = engine
+    runner = ModelRunner(backend, admission, metrics, settings.model_name, settings.model_aliases)
+    app.state.runner = runner
     advertise_worker(  # Consul registration meta and model=<name> tags (when Consul is on)
         app,
         models=[settings.model_name, *settings.model_aliases],
@@ -42,17 +42,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
 
     async def model_loaded() -> bool:
-        return engine.loaded
+        return runner.loaded
 
     async def backend_healthy() -> bool:
-        return engine.loaded and await backend.healthy()
+        return runner.loaded and await backend.healthy()
 
     app.state.readiness.add_check("model_loaded", model_loaded)
     app.state.readiness.add_check("backend_healthy", backend_healthy)
     # Load in the background so /healthz and /startupz answer while the model loads.
     tasks = [
-        asyncio.create_task(load_model(engine)),
-        asyncio.create_task(watch_engine_load(engine, settings.engine_metrics_interval_seconds)),
+        asyncio.create_task(load_model(runner)),
+        asyncio.create_task(watch_engine_load(runner, settings.engine_metrics_interval_seconds)),
     ]
     try:
         yield

@@ -6,14 +6,13 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import json_response
-from switchyard_common.sse import DONE, SSE_HEADERS, error_event, sse_event
+from switchyard_common.sse import DONE, EventStreamResponse, error_event, sse_event
 from switchyard_model_worker.backends.base import RelayCall, RelayChunk, RelayEvent, RelayResponse
-from switchyard_model_worker.engine import Engine
+from switchyard_model_worker.model_runner import ModelRunner
 
 
 def relay_call(path: str, body: Any) -> RelayCall:
@@ -22,11 +21,11 @@ def relay_call(path: str, body: Any) -> RelayCall:
     return RelayCall(path=path, body=raw, stream=bool(raw.get("stream")))
 
 
-async def respond(request: Request, engine: Engine, call: RelayCall) -> Response:
+async def respond(request: Request, runner: ModelRunner, call: RelayCall) -> Response:
     if call.stream:
-        stream = await cancel_on_disconnect(request, _open(engine.relay(call)))
-        return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
-    whole = await cancel_on_disconnect(request, _whole(engine.relay(call)))
+        stream = await cancel_on_disconnect(request, _open(runner.relay(call)))
+        return EventStreamResponse(stream)
+    whole = await cancel_on_disconnect(request, _whole(runner.relay(call)))
     return json_response(whole.payload, whole.status_code)
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import json_response
-from switchyard_common.openai_schemas import ChatCompletionRequest
-from switchyard_common.sse import SSE_HEADERS
-from switchyard_model_worker import chat, native, relaying
-from switchyard_model_worker.api.deps import EngineDep, SettingsDep
+from switchyard_common.sse import EventStreamResponse
+from switchyard_model_worker import generation_requests, native_responses, relaying
+from switchyard_model_worker.api.deps import RunnerDep, SettingsDep
 from switchyard_model_worker.api.tracking import counted
+from switchyard_model_worker.native_responses import CHAT
+from switchyard_model_worker.openai_requests import ChatCompletionRequest
 
 router = APIRouter(tags=["chat"])
 ENDPOINT = "chat_completions"
@@ -20,19 +20,18 @@ ENDPOINT = "chat_completions"
 
 @router.post("/v1/chat/completions")
 async def create_chat_completion(
-    body: ChatCompletionRequest, request: Request, engine: EngineDep, settings: SettingsDep
+    body: ChatCompletionRequest, request: Request, runner: RunnerDep, settings: SettingsDep
 ) -> Response:
-    with counted(engine, ENDPOINT):
-        engine.check_model(body.model, "chat")
-        if engine.backend.relays:
+    with counted(runner, ENDPOINT):
+        runner.check_model(body.model, "chat")
+        if runner.backend.relays:
             call = relaying.relay_call("/v1/chat/completions", body)
-            return await relaying.respond(request, engine, call)
-        gen = chat.to_generation_request(body, settings.default_max_tokens)
+            return await relaying.respond(request, runner, call)
+        gen = generation_requests.to_generation_request(body, settings.default_max_tokens)
         if body.stream:
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
             stream = await cancel_on_disconnect(
-                request, native.open_stream(engine, gen, native.CHAT, include_usage)
+                request, native_responses.open_stream(runner, gen, CHAT, body.include_usage())
             )
-            return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
-        whole = await cancel_on_disconnect(request, native.complete(engine, gen, native.CHAT))
+            return EventStreamResponse(stream)
+        whole = await cancel_on_disconnect(request, native_responses.complete(runner, gen, CHAT))
         return json_response(whole)

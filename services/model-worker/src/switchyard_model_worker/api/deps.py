@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from switchyard_model_worker.config import WorkerSettings
-from switchyard_model_worker.engine import Engine
+from switchyard_model_worker.model_runner import ModelRunner
 
 
-async def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+async def get_runner(request: Request) -> ModelRunner:
+    runner: ModelRunner = request.app.state.runner
+    return runner
 
 
 async def get_settings(request: Request) -> WorkerSettings:
@@ -20,5 +20,5 @@ async def get_settings(request: Request) -> WorkerSettings:
     return settings
 
 
-EngineDep = Annotated[Engine, Depends(get_engine)]
+RunnerDep = Annotated[ModelRunner, Depends(get_runner)]
 SettingsDep = Annotated[WorkerSettings, Depends(get_settings)]

@@ -10,10 +10,10 @@ from starlette.responses import Response
 
 from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import InvalidRequestError, json_response
-from switchyard_common.openai_schemas import EmbeddingRequest
 from switchyard_model_worker import relaying
-from switchyard_model_worker.api.deps import EngineDep, SettingsDep
+from switchyard_model_worker.api.deps import RunnerDep, SettingsDep
 from switchyard_model_worker.api.tracking import counted
+from switchyard_model_worker.openai_requests import EmbeddingRequest
 
 router = APIRouter(tags=["embeddings"])
 ENDPOINT = "embeddings"
@@ -45,17 +45,17 @@ def _texts(body: EmbeddingRequest, max_inputs: int) -> list[str]:
 
 @router.post("/v1/embeddings")
 async def create_embeddings(
-    body: EmbeddingRequest, request: Request, engine: EngineDep, settings: SettingsDep
+    body: EmbeddingRequest, request: Request, runner: RunnerDep, settings: SettingsDep
 ) -> Response:
-    with counted(engine, ENDPOINT):
-        engine.check_model(body.model, "embeddings")
-        if engine.backend.relays:
+    with counted(runner, ENDPOINT):
+        runner.check_model(body.model, "embeddings")
+        if runner.backend.relays:
             call = relaying.relay_call("/v1/embeddings", body)
             inputs = 1 if isinstance(body.input, str) else len(body.input)
-            whole = await cancel_on_disconnect(request, engine.relay_embeddings(call, inputs))
+            whole = await cancel_on_disconnect(request, runner.relay_embeddings(call, inputs))
             return json_response(whole.payload, whole.status_code)
         texts = _texts(body, settings.embedding_max_inputs)
-        result = await cancel_on_disconnect(request, engine.embed(texts))
+        result = await cancel_on_disconnect(request, runner.embed(texts))
         dims = result.vectors.shape[1]
         if body.dimensions is not None and body.dimensions != dims:
             raise InvalidRequestError(
@@ -73,5 +73,5 @@ async def create_embeddings(
             data.append({"object": "embedding", "index": i, "embedding": value})
         usage = {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens}
         return json_response(
-            {"object": "list", "data": data, "model": engine.model_name, "usage": usage}
+            {"object": "list", "data": data, "model": runner.model_name, "usage": usage}
         )

@@ -13,11 +13,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchyard_common.errors import InvalidRequestError
-from switchyard_common.openai_schemas import ChatMessage
-from switchyard_model_worker.api.deps import EngineDep
+from switchyard_model_worker.api.deps import RunnerDep
 from switchyard_model_worker.api.tracking import counted
 from switchyard_model_worker.backends.base import UnsupportedError
-from switchyard_model_worker.chat import _ROLE_MAP
+from switchyard_model_worker.generation_requests import template_messages
+from switchyard_model_worker.openai_requests import ChatMessage
 
 router = APIRouter(tags=["tokenize"])
 
@@ -33,9 +33,9 @@ class TokenizeRequest(BaseModel):
 
 
 @router.post("/tokenize")
-async def tokenize(body: TokenizeRequest, engine: EngineDep) -> dict[str, Any]:
-    with counted(engine, "tokenize"):
-        engine.check_model(body.model)
+async def tokenize(body: TokenizeRequest, runner: RunnerDep) -> dict[str, Any]:
+    with counted(runner, "tokenize"):
+        runner.check_model(body.model)
         text = body.prompt if body.prompt is not None else body.text
         if (text is None) == (body.messages is None):
             raise InvalidRequestError(
@@ -43,19 +43,15 @@ async def tokenize(body: TokenizeRequest, engine: EngineDep) -> dict[str, Any]:
                 param="messages" if body.messages is not None else "prompt",
                 code="invalid_value",
             )
-        messages = None
-        if body.messages is not None:
-            messages = [
-                {"role": _ROLE_MAP.get(m.role, m.role), "content": m.text()} for m in body.messages
-            ]
+        messages = None if body.messages is None else template_messages(body.messages)
         try:
-            counted_tokens = await engine.backend.count_tokens(text=text, messages=messages)
+            counted_tokens = await runner.backend.count_tokens(text=text, messages=messages)
         except UnsupportedError as exc:
             raise InvalidRequestError(str(exc), code="unsupported_endpoint") from exc
         result: dict[str, Any] = {
-            "model": engine.model_name,
+            "model": runner.model_name,
             "count": counted_tokens.count,
-            "max_model_len": engine.backend.context_length(),
+            "max_model_len": runner.backend.context_length(),
         }
         if body.return_tokens:
             result["tokens"] = counted_tokens.tokens

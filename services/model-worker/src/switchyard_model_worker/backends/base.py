@@ -9,7 +9,7 @@ A backend serves one model and says which endpoints it serves. It works in one o
   to an engine as it is (``relay``), and the engine's OpenAI responses come back chunk by
   chunk. Used by the openai-compatible backend in front of vLLM, llama.cpp's server, etc.
 
-Either way the ``Engine`` wraps every call in admission control and metrics.
+Either way the ``ModelRunner`` wraps every call in admission control and metrics.
 """
 
 from __future__ import annotations
@@ -118,6 +118,17 @@ class EngineLoad:
 
     running: float
     waiting: float
+
+
+class PromptTooLongError(ValueError):
+    """The prompt does not fit the model's context window; the API turns it into a 400
+    (``context_length_exceeded``)."""
+
+    def __init__(self, prompt_tokens: int, n_ctx: int) -> None:
+        super().__init__(
+            f"This model's maximum context length is {n_ctx} tokens; your prompt has "
+            f"{prompt_tokens} tokens. Shorten the messages."
+        )
 
 
 class UnsupportedError(Exception):

@@ -25,7 +25,7 @@ def build_backend(settings: WorkerSettings) -> Backend:
             tokenizer_path=settings.tokenizer_path,
         )
     if settings.backend == "embeddings":
-        from switchyard_model_worker.embeddings.local import LocalEmbeddingBackend
+        from switchyard_model_worker.backends.embeddings import LocalEmbeddingBackend
 
         return LocalEmbeddingBackend(settings.model_path, batch_size=settings.embedding_batch_size)
     from switchyard_model_worker.backends.llamacpp import LlamaCppBackend

@@ -28,6 +28,7 @@ from switchyard_model_worker.backends.base import (
     GenerationRequest,
     GenerationStats,
     ModelLoadError,
+    PromptTooLongError,
     TextDelta,
     TokenCount,
 )
@@ -38,14 +39,6 @@ from switchyard_model_worker.stops import StopMatcher
 log = logging.getLogger(__name__)
 
 _END = object()
-
-
-class PromptTooLongError(ValueError):
-    def __init__(self, prompt_tokens: int, n_ctx: int) -> None:
-        super().__init__(
-            f"This model's maximum context length is {n_ctx} tokens; your prompt has "
-            f"{prompt_tokens} tokens. Shorten the messages."
-        )
 
 
 class LlamaCppBackend(Backend):

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from switchyard_common.errors import InvalidRequestError
-from switchyard_common.openai_schemas import (
+from switchyard_model_worker.backends.base import GenerationRequest
+from switchyard_model_worker.openai_requests import (
     ChatCompletionRequest,
+    ChatMessage,
     CompletionRequest,
     SamplingParams,
 )
-from switchyard_model_worker.backends.base import GenerationRequest
 
-_ROLE_MAP = {"developer": "system", "function": "tool"}
+# OpenAI's newer roles, as the chat templates of open models know them.
+_TEMPLATE_ROLES = {"developer": "system", "function": "tool"}
+
+
+def template_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """Chat messages as the model's chat template takes them: known roles, plain text."""
+    return [{"role": _TEMPLATE_ROLES.get(m.role, m.role), "content": m.text()} for m in messages]
 
 
 def _check_common(req: SamplingParams) -> dict[int, float]:
@@ -55,8 +64,8 @@ def to_generation_request(req: ChatCompletionRequest, default_max_tokens: int) -
             param="response_format",
             code="unsupported_parameter",
         )
-    messages = [{"role": _ROLE_MAP.get(m.role, m.role), "content": m.text()} for m in req.messages]
     max_tokens = req.token_limit() or default_max_tokens
+    messages = template_messages(req.messages)
     return GenerationRequest(messages=messages, **_sampling(req, max_tokens, bias))  # type: ignore[arg-type]
 
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from switchyard_common.openai_schemas import new_id, now
 from switchyard_common.sse import DONE, error_event, sse_event
 from switchyard_model_worker.backends.base import Finished, GenerationEvent, GenerationRequest
-from switchyard_model_worker.engine import Engine
+from switchyard_model_worker.model_runner import ModelRunner
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def now() -> int:
+    return int(time.time())
 
 
 @dataclass(frozen=True)
@@ -61,12 +70,12 @@ def usage(done: Finished) -> dict[str, int]:
 
 
 async def complete(
-    engine: Engine, gen: GenerationRequest, shape: Shape, prefix: str = ""
+    runner: ModelRunner, gen: GenerationRequest, shape: Shape, prefix: str = ""
 ) -> dict[str, Any]:
     """Run a generation to the end and build the whole response object."""
     parts: list[str] = [prefix]
     done: Finished | None = None
-    events = engine.generate(gen)
+    events = runner.generate(gen)
     try:
         async for event in events:
             if isinstance(event, Finished):
@@ -80,27 +89,27 @@ async def complete(
         "id": new_id(shape.id_prefix),
         "object": shape.whole_object,
         "created": now(),
-        "model": engine.model_name,
+        "model": runner.model_name,
         "choices": [shape.whole_choice("".join(parts), done.finish_reason)],
         "usage": usage(done),
     }
 
 
 async def open_stream(
-    engine: Engine, gen: GenerationRequest, shape: Shape, include_usage: bool, prefix: str = ""
+    runner: ModelRunner, gen: GenerationRequest, shape: Shape, include_usage: bool, prefix: str = ""
 ) -> AsyncIterator[bytes]:
     """Start generating and wait for the first event before any byte is sent.
 
     Errors that happen before the first token (overload, prompt too long) therefore still
     become proper HTTP errors; later ones become an SSE ``error`` event.
     """
-    events = engine.generate(gen)
+    events = runner.generate(gen)
     try:
         first = await anext(events)
     except BaseException:
         await events.aclose()
         raise
-    return _sse(engine.model_name, shape, first, events, include_usage, prefix)
+    return _sse(runner.model_name, shape, first, events, include_usage, prefix)
 
 
 async def _sse(

@@ -1,4 +1,7 @@
-"""The engine: the backend behind admission control, with per-request metrics.
+"""The model runner: the backend behind admission control, with per-request metrics.
+
+(The *engine*, elsewhere in the worker, is an external inference server that the
+openai-compatible backend relays to; the runner wraps whichever backend serves the model.)
 
 Every generation, relay and embedding call takes an admission slot for as long as it runs;
 closing a generation early (client gone) releases the slot as soon as the backend stops.
@@ -29,6 +32,7 @@ from switchyard_model_worker.backends.base import (
     GenerationEvent,
     GenerationRequest,
     GenerationStats,
+    PromptTooLongError,
     RelayCall,
     RelayChunk,
     RelayEvent,
@@ -36,7 +40,6 @@ from switchyard_model_worker.backends.base import (
     TextDelta,
     UnsupportedError,
 )
-from switchyard_model_worker.backends.llamacpp import PromptTooLongError
 from switchyard_model_worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -54,7 +57,10 @@ class LoadStatus:
     error: str | None = None
 
 
-class Engine:
+class ModelRunner:
+    """Admits, meters and runs every call on the one backend; knows the model's names and
+    whether it has loaded."""
+
     def __init__(
         self,
         backend: Backend,

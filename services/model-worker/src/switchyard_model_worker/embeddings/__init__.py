@@ -1,1 +1,0 @@
-"""Sentence embeddings: a BERT encoder run with numpy, and the OpenAI embeddings shapes."""
