@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import time
 from pathlib import Path
-from types import FrameType
 
 from switchyard_cli.config import CliSettings
 from switchyard_cli.keys import dev_key, digest
+from switchyard_cli.processes import NotReady
+from switchyard_cli.signals import StopSignals
 from switchyard_cli.supervisor import ServiceSpec, StartupError, Supervisor
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -99,44 +98,42 @@ Press Ctrl-C to stop.
 
 
 def up(args: argparse.Namespace) -> int:
+    # Before any child exists: from here on the first SIGINT, SIGTERM or SIGHUP asks for a
+    # stop and every later one is ignored, so nothing can break off the stop below.
+    stop = StopSignals().install()
     settings = CliSettings()
     data_dir: Path = args.data_dir
     explicit = args.api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
     key, key_source = dev_key(data_dir, explicit)
 
     supervisor = Supervisor()
-    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops us the way Ctrl-C does
     specs = service_specs(args, digest(key))
     code = 0
     try:
-        for spec in specs[:-1]:
-            supervisor.start(spec)
-        supervisor.wait_ready([s.name for s in specs[:-1]], args.ready_timeout)
-        supervisor.start(specs[-1])  # the gateway, once its upstreams are ready
-        supervisor.wait_ready([specs[-1].name], args.ready_timeout)
+        for group in (specs[:-1], specs[-1:]):  # the gateway once its upstreams are ready
+            for spec in group:
+                if stop.requested():
+                    raise NotReady("stop requested while starting")
+                supervisor.start(spec)
+            supervisor.wait_ready([s.name for s in group], args.ready_timeout, stop.wait)
         print(
             banner(specs[-1].url, key, key_source, args.model_name, not args.no_embeddings),
             flush=True,
         )
-        while (failed := supervisor.exited()) is None:
-            time.sleep(0.2)
-        print(f"switchyard: {failed[0]} exited with code {failed[1]}", file=sys.stderr)
-        code = 1
+        while not stop.wait(0.2):
+            if failed := supervisor.exited():
+                print(f"switchyard: {failed[0]} exited with code {failed[1]}", file=sys.stderr)
+                code = 1
+                break
     except StartupError as exc:
         print(f"switchyard: {exc}", file=sys.stderr)
         code = 1
-    except KeyboardInterrupt:
-        code = 0
+    except NotReady:
+        pass  # a stop was requested while starting
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("switchyard: stopping all services", file=sys.stderr, flush=True)
         supervisor.stop_all()
     return code
-
-
-def _interrupt(signum: int, _: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:

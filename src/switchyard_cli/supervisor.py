@@ -1,15 +1,12 @@
-"""Start services as child processes, wait for readiness, stop them cleanly."""
+"""Start the platform's services as child processes, wait for readiness, stop them cleanly."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import httpx
+from switchyard_cli.processes import ChildProcess, http_ok, stop_all, wait_until
 
 
 @dataclass
@@ -30,57 +27,45 @@ class StartupError(RuntimeError):
 
 
 class Supervisor:
+    """The services of ``switchyard up``; their output goes to the CLI's own stdout."""
+
     def __init__(self, grace_seconds: float = 20.0) -> None:
         self.grace_seconds = grace_seconds
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: dict[str, ChildProcess] = {}
         self.specs: dict[str, ServiceSpec] = {}
 
     def start(self, spec: ServiceSpec) -> None:
-        env = {**os.environ, **spec.env}
-        # Own process group: the terminal's Ctrl-C reaches only us, and we stop children
-        # in order (gateway first).
-        self.procs[spec.name] = subprocess.Popen(
-            [sys.executable, "-m", spec.module], env=env, start_new_session=True
-        )
+        child = ChildProcess(spec.name, [sys.executable, "-m", spec.module], None, env=spec.env)
+        self.procs[spec.name] = child.start()
         self.specs[spec.name] = spec
 
-    def wait_ready(self, names: list[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_ready(self, names: list[str], timeout: float, pause: Callable[[float], bool]) -> None:
+        """Wait until each named service's ``/readyz`` answers 200.
+
+        ``pause`` sleeps between polls and returns True to call the wait off (a stop was
+        requested), which raises :class:`switchyard_cli.processes.NotReady`.
+        """
         pending = list(names)
-        with httpx.Client(timeout=1.0, trust_env=False) as client:
-            while pending:
-                for name in list(pending):
-                    proc = self.procs[name]
-                    if proc.poll() is not None:
-                        raise StartupError(
-                            f"{name} exited with code {proc.returncode} while starting"
-                        )
-                    try:
-                        if client.get(f"{self.specs[name].url}/readyz").status_code == 200:
-                            pending.remove(name)
-                    except httpx.HTTPError:
-                        pass
-                if pending and time.monotonic() > deadline:
-                    raise StartupError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
-                if pending:
-                    time.sleep(0.2)
+
+        def all_ready() -> bool:
+            for name in list(pending):
+                child = self.procs[name]
+                if not child.alive():
+                    raise StartupError(f"{name} exited with code {child.returncode} while starting")
+                if http_ok(f"{self.specs[name].url}/readyz"):
+                    pending.remove(name)
+            return not pending
+
+        if not wait_until(all_ready, timeout, interval=0.2, pause=pause):
+            raise StartupError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
 
     def exited(self) -> tuple[str, int] | None:
-        for name, proc in self.procs.items():
-            code = proc.poll()
+        for name, child in self.procs.items():
+            code = child.returncode
             if code is not None:
                 return name, code
         return None
 
     def stop_all(self) -> None:
-        """SIGTERM in reverse start order, wait for the grace period, then SIGKILL."""
-        for proc in reversed(list(self.procs.values())):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.grace_seconds
-        for proc in reversed(list(self.procs.values())):
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        """SIGTERM in reverse start order (gateway first), one grace period, then SIGKILL."""
+        stop_all(reversed(list(self.procs.values())), self.grace_seconds)

@@ -6,10 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+from switchyard_cli.processes import ChildProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,35 +22,23 @@ class FakeServer:
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.probe = probe
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        self._child = ChildProcess(
+            module,
+            [sys.executable, "-m", module, "--port", str(port)],
+            log_path,
+            env={"PYTHONPATH": path},
+            cwd=ROOT,
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> FakeServer:
-        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        env = {**os.environ, "PYTHONPATH": path}
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module, "--port", str(self.port)],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.module} exited:\n{self.log_path.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{self.url}{self.probe}", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"{self.module} not up after {timeout}s")
+        self.proc = self._child.start().popen
+        self._child.wait_ready(f"{self.url}{self.probe}", timeout, interval=0.05)
+        return self
 
     def kill(self) -> None:
         """Vanish at once, like a crashed agent: no graceful close of open connections."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+        if self.proc is not None:
+            self._child.stop(grace=0, sig=signal.SIGKILL)
         self.proc = None

@@ -1,39 +1,33 @@
-"""Run real service processes on free ports and wait for them to be ready."""
+"""Run real service processes on free ports and wait for them to be ready.
+
+A thin layer over the repository's one process helper, ``switchyard_cli.processes``.
+"""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
+from switchyard_cli.processes import ChildProcess, free_port, http_ok, wait_until
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["ServiceProcess", "free_port", "metric_value", "wait_ready"]
 
 
 def wait_ready(
     url: str, proc: subprocess.Popen[bytes] | None, timeout: float = 120.0, path: str = "/readyz"
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Wait until ``url + path`` answers 200; fail at once if ``proc`` exits first."""
+
+    def ready() -> bool:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process for {url} exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}{path}", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready after {timeout}s")
+        return http_ok(f"{url}{path}")
+
+    if not wait_until(ready, timeout):
+        raise TimeoutError(f"{url} not ready after {timeout}s")
 
 
 class ServiceProcess:
@@ -55,37 +49,23 @@ class ServiceProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.child = ChildProcess(
+            module, [sys.executable, "-m", module, *args], log_path, env=env, append_log=False
+        ).start()
+        assert self.child.popen is not None
+        self.proc: subprocess.Popen[bytes] = self.child.popen
 
     def wait_ready(self, timeout: float = 120.0) -> ServiceProcess:
-        try:
-            wait_ready(self.url, self.proc, timeout, self.ready_path)
-        except Exception as exc:
-            raise RuntimeError(f"{exc}\n--- {self.module} log ---\n{self.logs()}") from exc
+        self.child.wait_ready(f"{self.url}{self.ready_path}", timeout)
         return self
 
     def logs(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")[-8000:]
+        return self.child.logs()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
+        code = self.child.stop(timeout, sig)
+        assert code is not None
+        return code
 
 
 def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> float:
