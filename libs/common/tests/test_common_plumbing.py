@@ -1,4 +1,4 @@
-"""Small shared pieces: static discovery, the outbound HTTP client, SSE framing."""
+"""Small shared pieces: the outbound HTTP client, SSE framing."""
 
 from __future__ import annotations
 
@@ -7,44 +7,9 @@ import json
 import httpx
 import pytest
 
-from switchyard_common.discovery import Instance, StaticDiscovery, StaticInstanceConfig
 from switchyard_common.http import HttpClientConfig, create_http_client
 from switchyard_common.sse import DONE, SSE_HEADERS, sse_event
 from switchyard_common.telemetry import trace_headers
-
-# ------------------------------------------------------------------ discovery
-
-
-async def test_static_discovery_normalises_entries() -> None:
-    discovery = StaticDiscovery(
-        [
-            StaticInstanceConfig(url="http://w1:8101/", models=["a", "b", "a"]),
-            StaticInstanceConfig(url="http://w2:8101", id="worker-2"),
-        ]
-    )
-    await discovery.start()
-    first, second = discovery.instances()
-    assert first == Instance(
-        id="http://w1:8101", url="http://w1:8101", models=frozenset({"a", "b"})
-    )
-    assert second.id == "worker-2"
-    assert second.url == "http://w2:8101"
-    assert second.models == frozenset()
-    await discovery.stop()
-    # The view is stable across calls.
-    assert discovery.instances() == (first, second)
-
-
-def test_static_discovery_empty() -> None:
-    assert list(StaticDiscovery([]).instances()) == []
-
-
-def test_instance_meta_ignored_for_equality_and_hash() -> None:
-    a = Instance(id="x", url="http://x", meta={"zone": "a"})
-    b = Instance(id="x", url="http://x", meta={"zone": "b"})
-    assert a == b
-    assert hash(a) == hash(b)
-
 
 # ------------------------------------------------------------------ http
 

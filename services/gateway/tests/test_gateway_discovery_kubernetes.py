@@ -13,8 +13,8 @@ import kubernetes
 import pytest
 from prometheus_client import CollectorRegistry
 
-from switchyard_common.discovery import KubernetesDiscoverySettings
-from switchyard_common.kubernetes_discovery import KubernetesDiscovery, slice_instances
+from switchyard_gateway.discovery.kubernetes import KubernetesDiscovery, slice_instances
+from switchyard_gateway.discovery.settings import KubernetesDiscoverySettings
 from tests.fakes.procs import ROOT, FakeServer
 from tests.fakes.waiting import aeventually
 from tests.support.procs import free_port

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from switchyard_common.discovery import Instance
 from switchyard_common.errors import UpstreamTimeoutError
 from switchyard_gateway.breakers import InstanceBreaker
+from switchyard_gateway.discovery.base import Instance
 from switchyard_gateway.policies import RoundRobin
 from switchyard_gateway.pool import InstanceState
 from switchyard_gateway.proxy import Forwarder, InstancesBusyError, Outcome

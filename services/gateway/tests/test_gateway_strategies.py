@@ -10,10 +10,10 @@ import pytest
 from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 
-from switchyard_common.discovery import Instance
 from switchyard_common.errors import RateLimitError
 from switchyard_gateway.breakers import InstanceBreaker, UpstreamFailure
 from switchyard_gateway.cache import MemoryCache, cache_key, is_deterministic
+from switchyard_gateway.discovery.base import Instance
 from switchyard_gateway.keys import ApiKey
 from switchyard_gateway.policies import LeastLoaded, SessionAffinity
 from switchyard_gateway.pool import InstanceState

@@ -1,12 +1,12 @@
 import pytest
 
-from switchyard_common.discovery import Instance
 from switchyard_common.errors import AuthenticationError, InvalidRequestError
 from switchyard_gateway.breakers import InstanceBreaker
+from switchyard_gateway.discovery.base import Instance
 from switchyard_gateway.keys import KeyStore, hash_key
 from switchyard_gateway.policies import RoundRobin, make_policy
 from switchyard_gateway.pool import InstanceState
-from switchyard_gateway.proxy import parse_body
+from switchyard_gateway.request_parsing import parse_body
 
 
 async def test_keystore_accepts_only_known_keys() -> None:

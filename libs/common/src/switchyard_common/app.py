@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 from switchyard_common.errors import install_error_handlers, json_response
 from switchyard_common.logging import configure_logging
 from switchyard_common.metrics import HttpMetrics
-from switchyard_common.middleware import Endpoint, RequestContext
+from switchyard_common.middleware import RequestContext
 from switchyard_common.readiness import Readiness, ReadinessReport
 from switchyard_common.registration import Advertisement, consul_registration
 from switchyard_common.settings import ServiceSettings
@@ -23,11 +23,13 @@ from switchyard_common.telemetry import setup_tracing
 log = logging.getLogger(__name__)
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+# Builds the request context: ``(metrics, service_name, recording=...)``.
+ContextFactory = Callable[..., RequestContext]
 
 
 class ServiceApp(FastAPI):
     """FastAPI with the request context (id, span, metrics) ahead of the framework, so it
-    also covers the hot routes it serves without routing (see ``middleware``)."""
+    also covers what a service's own context serves without routing (see ``middleware``)."""
 
     request_context: RequestContext | None = None
 
@@ -50,7 +52,7 @@ def create_service_app(
     lifespan: Lifespan | None = None,
     routers: Sequence[APIRouter] = (),
     configure_logs: bool = True,
-    fast_routes: Mapping[str, Endpoint] | None = None,
+    request_context: ContextFactory = RequestContext,
     api_docs: bool = True,
 ) -> ServiceApp:
     """Build a FastAPI app with request ids, OpenAI error JSON, health, readiness and metrics.
@@ -58,7 +60,7 @@ def create_service_app(
     ``app.state`` holds ``settings``, ``registry`` (Prometheus) and ``readiness``; the
     service's own lifespan adds its checks with ``app.state.readiness.add_check``. With
     ``consul.address`` set, the instance registers in Consul once its lifespan has started.
-    ``fast_routes`` maps POST paths to endpoints served ahead of routing (hot proxy paths).
+    ``request_context`` builds the per-request context (a subclass may serve hot routes).
     ``api_docs=False`` serves no OpenAPI schema or docs pages (for public, keyed APIs).
     """
     if configure_logs:
@@ -104,11 +106,8 @@ def create_service_app(
 
     app.state.pre_stop = [mark_not_ready]
     install_error_handlers(app)
-    app.request_context = RequestContext(
-        HttpMetrics(registry, settings.service_name),
-        settings.service_name,
-        recording=recording,
-        fast_routes=fast_routes,
+    app.request_context = request_context(
+        HttpMetrics(registry, settings.service_name), settings.service_name, recording=recording
     )
 
     @app.get("/healthz", include_in_schema=False)

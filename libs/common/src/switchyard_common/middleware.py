@@ -1,11 +1,8 @@
 """Request context for every HTTP request: request id, trace span, request metrics.
 
-:class:`RequestContext` runs first, ahead of the framework (see ``app.ServiceApp``). It also
-serves the service's hot routes (``fast_routes``: POST paths whose endpoints take a
-``Request`` and return a ``Response``) straight away: a proxy route that forwards its body
-as bytes gains nothing from routing, dependency solving and the exception middleware
-layers, and pays for them on every request. Errors from a hot route still become OpenAI
-error JSON. No body is buffered here.
+:class:`RequestContext` runs first, ahead of the framework (see ``app.ServiceApp``), and
+hands the request on through :meth:`RequestContext.dispatch`; a service may subclass it to
+serve some requests itself (the gateway's hot proxy routes). No body is buffered here.
 
 Spans: with an exporter configured, every request gets an SDK span (sampled by the
 provider's sampler). Without one, a span would record nothing, so the request gets only a
@@ -18,24 +15,16 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchyard_common.context import REQUEST_ID_HEADER, request_id_var
-from switchyard_common.disconnect import ClientDisconnectedError
-from switchyard_common.errors import RequestTooLargeError, response_for
 from switchyard_common.metrics import CachedLabels, HttpMetrics
-
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 _HEADER_BYTES = REQUEST_ID_HEADER.encode()
 _UNTRACKED = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -47,13 +36,6 @@ def _valid_request_id(raw: bytes) -> str | None:
         if text.replace("-", "").replace("_", "").replace(".", "").isalnum():
             return text
     return None
-
-
-@dataclass(frozen=True)
-class _RouteLabel:
-    """Stands in for a router's route in the scope, so metrics see the route template."""
-
-    path: str
 
 
 class _ContextSpan:
@@ -87,18 +69,9 @@ class _ContextSpan:
 
 
 class RequestContext:
-    def __init__(
-        self,
-        metrics: HttpMetrics,
-        service: str,
-        *,
-        recording: bool,
-        fast_routes: Mapping[str, Endpoint] | None = None,
-    ) -> None:
+    def __init__(self, metrics: HttpMetrics, service: str, *, recording: bool) -> None:
         self.tracer = trace.get_tracer(f"switchyard.{service}")
         self.recording = recording
-        self.fast_routes = dict(fast_routes or {})
-        self.labels = {path: _RouteLabel(path) for path in self.fast_routes}
         self.active = 0  # tracked requests in flight, read by the gauge when scraped
         metrics.in_flight.set_function(lambda: self.active)
         self.requests = CachedLabels(metrics.requests)
@@ -118,40 +91,44 @@ class RequestContext:
         header = (_HEADER_BYTES, request_id.encode())
         path = scope["path"]
         method = scope["method"]
-        endpoint = self.fast_routes.get(path) if method == "POST" else None
         tracked = path not in _UNTRACKED
         status = 500
         started = time.perf_counter()
         if tracked:
             self.active += 1
         try:
-            # Span names use route templates, never raw paths (bounded, like metric labels).
-            name = f"{method} {path}" if endpoint is not None or not tracked else method
-            with self._span(name, carrier) as span:
-                if endpoint is not None:
-                    scope["route"] = self.labels[path]
-                    status = await self._serve(endpoint, scope, receive, send, header)
-                else:
-
-                    async def send_wrapper(message: Message) -> None:
-                        nonlocal status
-                        if message["type"] == "http.response.start":
-                            status = message["status"]
-                            message["headers"] = [*message.get("headers", []), header]
-                        await send(message)
-
-                    await app(scope, receive, send_wrapper)
+            # Span names use route templates, never raw paths (bounded, like metric labels):
+            # the route is known once the request has been dispatched.
+            with self._span(method if tracked else f"{method} {path}", carrier) as span:
+                status = await self.dispatch(scope, receive, send, app, header)
                 if span.is_recording():
                     span.set_attribute("http.response.status_code", status)
-                    if endpoint is None and tracked:
-                        span.update_name(f"{method} {_route_template(scope)}")
+                    if tracked:
+                        span.update_name(f"{method} {route_template(scope)}")
         finally:
             request_id_var.reset(token)
             if tracked:
                 self.active -= 1
-                route = _route_template(scope)
+                route = route_template(scope)
                 self.requests(route, method, str(status)).inc()
                 self.duration(route, method).observe(time.perf_counter() - started)
+
+    async def dispatch(
+        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, header: tuple[bytes, bytes]
+    ) -> int:
+        """Serve the request through ``app`` with ``header`` (the request id) added to the
+        response; the response's status. A request that fails counts as a 500."""
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        await app(scope, receive, send_wrapper)
+        return status
 
     def _span(self, name: str, carrier: dict[str, str] | None) -> Any:
         if not self.recording:
@@ -163,37 +140,9 @@ class RequestContext:
             record_exception=False,
         )
 
-    @staticmethod
-    async def _serve(
-        endpoint: Endpoint, scope: Scope, receive: Receive, send: Send, header: tuple[bytes, bytes]
-    ) -> int:
-        try:
-            response = await endpoint(Request(scope, receive, send))
-        except Exception as exc:
-            response = response_for(exc)
-        response.raw_headers.append(header)
-        await response(scope, receive, send)
-        return response.status_code
 
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, straight from ``receive``; 413 if it is longer than ``limit``."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await request.receive()
-        if message["type"] != "http.request":
-            raise ClientDisconnectedError("Client disconnected.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLargeError(f"The request body is larger than {limit} bytes.")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _route_template(scope: Scope) -> str:
+def route_template(scope: Scope) -> str:
+    """The matched route's template, for labels and span names ("unmatched" if none)."""
     route: Any = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"

@@ -8,12 +8,12 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from switchyard_common.discovery import (
+from switchyard_common.settings import ServiceSettings
+from switchyard_gateway.discovery.settings import (
     ConsulWatchSettings,
     KubernetesDiscoverySettings,
     StaticInstanceConfig,
 )
-from switchyard_common.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):

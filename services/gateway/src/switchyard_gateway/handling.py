@@ -12,13 +12,13 @@ from starlette.responses import Response
 
 from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import OverloadedError, RateLimitError, SwitchyardError
-from switchyard_common.middleware import read_body
 from switchyard_common.sse import EventStreamResponse
 from switchyard_gateway.cache import CACHE_HEADER, ResponseCache, cache_key, is_deterministic
 from switchyard_gateway.keys import ApiKey, KeyStore
 from switchyard_gateway.metrics import GatewayMetrics
-from switchyard_gateway.proxy import Forwarder, InstancesBusyError, Outcome, parse_body
+from switchyard_gateway.proxy import Forwarder, InstancesBusyError, Outcome
 from switchyard_gateway.ratelimit import RateLimiter
+from switchyard_gateway.request_parsing import parse_body, read_body
 
 log = logging.getLogger(__name__)
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from switchyard_common.app import create_service_app
-from switchyard_common.discovery import Discovery, StaticDiscovery
 from switchyard_common.http import HttpClientConfig, create_http_client
 from switchyard_gateway.api import admin_keys, chat, completions, embeddings, models
 from switchyard_gateway.breakers import STATE_VALUES, InstanceBreaker
 from switchyard_gateway.cache import MemoryCache, RedisCache, ResponseCache
 from switchyard_gateway.config import GatewaySettings
+from switchyard_gateway.discovery.base import Discovery
+from switchyard_gateway.discovery.static import StaticDiscovery
+from switchyard_gateway.fast_routes import FastRouteContext
 from switchyard_gateway.handling import Gateway
 from switchyard_gateway.keys import FileKeyRepository, KeyRepository, KeyStore, RedisKeyRepository
 from switchyard_gateway.metrics import GatewayMetrics
@@ -34,7 +37,7 @@ def build_discovery(
 ) -> Discovery:
     """The configured discovery backend; its metrics go on ``registry`` (the app's)."""
     if settings.discovery == "consul":
-        from switchyard_common.consul_discovery import ConsulDiscovery
+        from switchyard_gateway.discovery.consul import ConsulDiscovery
 
         if not settings.consul.address:
             raise ValueError("discovery=consul needs SWITCHYARD_GATEWAY_CONSUL__ADDRESS")
@@ -42,7 +45,7 @@ def build_discovery(
             settings.consul, settings.worker_service, settings.consul_watch, registry
         )
     if settings.discovery == "kubernetes":
-        from switchyard_common.kubernetes_discovery import KubernetesDiscovery
+        from switchyard_gateway.discovery.kubernetes import KubernetesDiscovery
 
         return KubernetesDiscovery(settings.worker_service, settings.kubernetes, registry)
     return StaticDiscovery(settings.static_workers)
@@ -158,7 +161,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             redis_sync.close()
 
 
-# The proxy routes: served ahead of FastAPI's routing, inside the request-context middleware.
+# The proxy routes: served ahead of FastAPI's routing, inside the request context.
 FAST_ROUTES = {
     "/v1/chat/completions": chat.create_chat_completion,
     "/v1/completions": completions.create_completion,
@@ -172,6 +175,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings,
         lifespan=lifespan,
         routers=[models.router, admin_keys.router],
-        fast_routes=FAST_ROUTES,
+        request_context=partial(FastRouteContext, routes=FAST_ROUTES),
         api_docs=False,  # the public API: nothing served without a key but health and metrics
     )

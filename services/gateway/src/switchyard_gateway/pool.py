@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from switchyard_common.discovery import Discovery, Instance
 from switchyard_gateway.breakers import InstanceBreaker
+from switchyard_gateway.discovery.base import Discovery, Instance
 
 log = logging.getLogger(__name__)
 

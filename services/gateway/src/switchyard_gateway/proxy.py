@@ -21,7 +21,6 @@ from starlette.responses import Response
 from switchyard_common.context import REQUEST_ID_HEADER, request_id_var
 from switchyard_common.errors import (
     InternalError,
-    InvalidRequestError,
     ModelNotFoundError,
     OverloadedError,
     ServiceUnavailableError,
@@ -53,28 +52,6 @@ class InstancesBusyError(OverloadedError):
 
 _BREAKER_FAILURE_STATUSES = frozenset({500, 502, 504})
 _BUSY_STATUSES = frozenset({429, 503})
-
-
-def parse_body(raw: bytes, required: tuple[str, ...]) -> dict[str, Any]:
-    """Parse a JSON object body and check the fields routing needs; OpenAI-style 400s."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequestError(
-            f"We could not parse the JSON body of your request. ({exc})", code="invalid_json"
-        ) from None
-    if not isinstance(body, dict):
-        raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
-    for name in required:
-        if name not in body:
-            raise InvalidRequestError(
-                f"Missing required parameter: '{name}'.",
-                param=name,
-                code="missing_required_parameter",
-            )
-    if not isinstance(body["model"], str) or not body["model"]:
-        raise InvalidRequestError("'model' must be a non-empty string.", param="model")
-    return body
 
 
 @dataclass

@@ -1,9 +1,8 @@
-"""Service discovery: where the instances of a service are, behind one interface.
+"""The discovery interface: where the model-worker instances are.
 
-Backends are small classes chosen by config: ``static`` (here), ``consul``
-(``consul_discovery``) and ``kubernetes`` (``kubernetes_discovery``). Watching backends share
-``WatchingDiscovery``: they keep the last good view when their source is unreachable, and
-say so in logs and metrics.
+Backends are small classes chosen by settings: ``static``, ``consul`` and ``kubernetes``
+(modules of this package). Watching backends share ``WatchingDiscovery``: they keep the
+last good view when their source is unreachable, and say so in logs and metrics.
 """
 
 from __future__ import annotations
@@ -11,18 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from pydantic import BaseModel, ConfigDict, Field
 
 log = logging.getLogger(__name__)
-
-# Tag a worker puts on its registration for each model it serves: ``model=<name>``.
-MODEL_TAG_PREFIX = "model="
 
 
 @dataclass(frozen=True)
@@ -33,54 +27,6 @@ class Instance:
     url: str
     models: frozenset[str] = frozenset()
     meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
-
-
-class StaticInstanceConfig(BaseModel):
-    """One entry of a static registry in settings."""
-
-    url: str
-    id: str | None = None
-    models: list[str] = Field(default_factory=list)
-
-
-class ConsulWatchSettings(BaseModel):
-    """How the gateway watches Consul for worker instances."""
-
-    model_config = ConfigDict(frozen=True)
-
-    # Longest a blocking query is held open (Consul's ``wait``).
-    wait_seconds: float = Field(default=30.0, gt=0, le=600)
-    # Only instances with this tag (e.g. ``model=<name>``); empty: all passing instances.
-    tag: str | None = None
-    # Reconnect backoff while the agent is unreachable.
-    retry_initial_seconds: float = Field(default=0.2, gt=0)
-    retry_max_seconds: float = Field(default=5.0, gt=0)
-    # How long ``start()`` waits for the first answer before serving with an empty view.
-    initial_wait_seconds: float = Field(default=2.0, ge=0)
-
-
-class KubernetesDiscoverySettings(BaseModel):
-    """How the gateway watches EndpointSlices for worker instances (see docs/discovery.md)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    # Namespace of the worker Service; empty: this pod's namespace (in cluster) or "default".
-    namespace: str | None = None
-    # Name of the EndpointSlice port to use; empty or absent: the first port.
-    port_name: str | None = "http"
-    scheme: str = "http"
-    # Models every instance serves, known before probing (probes add the rest).
-    models: list[str] = Field(default_factory=list)
-    # API access: in-cluster service account by default; or a kubeconfig file; or a URL.
-    kubeconfig: Path | None = None
-    api_server: str | None = None
-    watch_timeout_seconds: int = Field(default=60, ge=1)
-    retry_initial_seconds: float = Field(default=0.2, gt=0)
-    retry_max_seconds: float = Field(default=5.0, gt=0)
-    initial_wait_seconds: float = Field(default=2.0, ge=0)
-
-
-Listener = Callable[[], None]
 
 
 class Discovery(ABC):
@@ -95,38 +41,6 @@ class Discovery(ABC):
     @abstractmethod
     def instances(self) -> Sequence[Instance]:
         """The current view. Never blocks: watchers keep the last good view."""
-
-    def instances_serving(self, model: str) -> list[Instance]:
-        """Instances known (from their registration) to serve ``model``."""
-        return [i for i in self.instances() if model in i.models]
-
-    def subscribe(self, listener: Listener) -> None:
-        """Call ``listener`` (in the event loop) whenever the view changes."""
-        self.__dict__.setdefault("_listeners", []).append(listener)
-
-    def _notify(self) -> None:
-        for listener in self.__dict__.get("_listeners", ()):
-            try:
-                listener()
-            except Exception:
-                log.exception("discovery listener failed")
-
-
-class StaticDiscovery(Discovery):
-    """Instances listed in config: the embedded default used by ``switchyard up``."""
-
-    def __init__(self, entries: Sequence[StaticInstanceConfig]) -> None:
-        self._instances = tuple(
-            Instance(
-                id=e.id or e.url.rstrip("/"),
-                url=e.url.rstrip("/"),
-                models=frozenset(e.models),
-            )
-            for e in entries
-        )
-
-    def instances(self) -> Sequence[Instance]:
-        return self._instances
 
 
 class DiscoveryMetrics:
@@ -228,4 +142,3 @@ class WatchingDiscovery(Discovery):
             self.backend,
             extra={"instances": len(view), "added": sorted(added), "removed": sorted(removed)},
         )
-        self._notify()

@@ -10,13 +10,10 @@ from prometheus_client import CollectorRegistry
 
 from switchyard_common.consul import ConsulClient, ConsulUnavailableError, HealthEntry
 from switchyard_common.consul import backoff_delays as _backoff
-from switchyard_common.discovery import (
-    MODEL_TAG_PREFIX,
-    ConsulWatchSettings,
-    Instance,
-    WatchingDiscovery,
-)
+from switchyard_common.registration import MODEL_TAG_PREFIX
 from switchyard_common.settings import ConsulSettings
+from switchyard_gateway.discovery.base import Instance, WatchingDiscovery
+from switchyard_gateway.discovery.settings import ConsulWatchSettings
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ import kubernetes
 from prometheus_client import CollectorRegistry
 
 from switchyard_common.consul import backoff_delays
-from switchyard_common.discovery import Instance, KubernetesDiscoverySettings, WatchingDiscovery
+from switchyard_gateway.discovery.base import Instance, WatchingDiscovery
+from switchyard_gateway.discovery.settings import KubernetesDiscoverySettings
 
 log = logging.getLogger(__name__)
 
