@@ -2,22 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from switchyard_common.app import create_service_app
 from switchyard_common.readiness import writable_dir_check
+from switchyard_session import migrate
+from switchyard_session.api import context, conversations, items, responses
+from switchyard_session.api.deps import require_internal_token
 from switchyard_session.config import SessionSettings
+from switchyard_session.db import Database, create_engine
+from switchyard_session.retention import Retention, run_cleanup
+from switchyard_session.store import Store
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: SessionSettings = app.state.settings
     app.state.readiness.add_check("data_dir", writable_dir_check(settings.data_dir))
-    yield
+    db = Database(create_engine(settings.resolved_database_url(), settings))
+    if settings.auto_migrate:
+        await migrate.upgrade(db.engine)
+    # Not ready while the database is unreachable or its schema is behind the code's.
+    app.state.readiness.add_check("database", migrate.schema_check(db.engine))
+    retention = Retention(settings.retention_ttl_seconds, settings.retention_tenant_ttl_seconds)
+    clock: Callable[[], float] = app.state.clock
+    app.state.store = Store(db, retention, clock)
+    cleanup = asyncio.create_task(
+        run_cleanup(db, clock, settings.cleanup_interval_seconds, settings.cleanup_batch_size)
+    )
+    try:
+        yield
+    finally:
+        cleanup.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cleanup
+        await db.close()
 
 
-def create_app(settings: SessionSettings | None = None) -> FastAPI:
-    return create_service_app(settings or SessionSettings(), lifespan=lifespan)
+def create_app(
+    settings: SessionSettings | None = None, *, clock: Callable[[], float] = time.time
+) -> FastAPI:
+    """The app; ``clock`` (wall-clock seconds) dates rows and decides what has expired."""
+    app = create_service_app(settings or SessionSettings(), lifespan=lifespan)
+    app.state.clock = clock
+    guarded = [Depends(require_internal_token)]
+    for module in (conversations, items, responses, context):
+        app.include_router(module.router, dependencies=guarded)
+    return app

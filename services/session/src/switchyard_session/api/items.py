@@ -1,0 +1,59 @@
+"""``/v1/conversations/{id}/items``: append, list (cursor pages), retrieve, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from switchyard_session.api.deps import After, IdempotencyKey, Limit, Order, StoreDep, TenantDep
+from switchyard_session.items import message_items
+
+router = APIRouter(prefix="/v1/conversations/{conversation_id}/items", tags=["items"])
+
+# At most this many items in one append (OpenAI allows 20 per request).
+MAX_ITEMS_PER_APPEND = 20
+
+
+class ItemsCreate(BaseModel):
+    items: list[Any] = Field(min_length=1, max_length=MAX_ITEMS_PER_APPEND)
+
+
+@router.post("")
+async def create_items(
+    conversation_id: str,
+    body: ItemsCreate,
+    store: StoreDep,
+    tenant: TenantDep,
+    key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return await store.append_items(
+        tenant, conversation_id, message_items(body.items), idempotency_key=key
+    )
+
+
+@router.get("")
+async def list_items(
+    conversation_id: str,
+    store: StoreDep,
+    tenant: TenantDep,
+    after: After = None,
+    limit: Limit = 20,
+    order: Order = "desc",
+) -> dict[str, Any]:
+    return await store.list_items(tenant, conversation_id, after=after, limit=limit, order=order)
+
+
+@router.get("/{item_id}")
+async def retrieve_item(
+    conversation_id: str, item_id: str, store: StoreDep, tenant: TenantDep
+) -> dict[str, Any]:
+    return await store.get_item(tenant, conversation_id, item_id)
+
+
+@router.delete("/{item_id}")
+async def delete_item(
+    conversation_id: str, item_id: str, store: StoreDep, tenant: TenantDep
+) -> dict[str, Any]:
+    return await store.delete_item(tenant, conversation_id, item_id)

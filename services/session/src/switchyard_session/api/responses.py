@@ -1,0 +1,64 @@
+"""``/v1/responses``: the gateway records finished turns; retrieve, delete, input items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from switchyard_session.api.deps import After, IdempotencyKey, Limit, Order, StoreDep, TenantDep
+
+router = APIRouter(prefix="/v1/responses", tags=["responses"])
+
+
+class StoredItem(BaseModel, extra="allow"):
+    id: str = Field(min_length=1, max_length=64)
+    type: str = "message"
+
+
+class TurnRecord(BaseModel):
+    """A finished turn, as the gateway sends it: the Response object (its ``output`` and
+    ``conversation`` included), the turn's new input items, and their token counts."""
+
+    response: dict[str, Any]
+    input_items: list[StoredItem] = Field(default_factory=list)
+    store: bool = True
+    # Token counts by item id, per model: {"msg_…": {"<model>": 12}}.
+    tokens: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+
+@router.post("")
+async def record_turn(
+    body: TurnRecord, store: StoreDep, tenant: TenantDep, key: IdempotencyKey = None
+) -> dict[str, Any]:
+    return await store.store_response(
+        tenant,
+        body.response,
+        [item.model_dump() for item in body.input_items],
+        store=body.store,
+        tokens=body.tokens,
+        idempotency_key=key,
+    )
+
+
+@router.get("/{response_id}")
+async def retrieve_response(response_id: str, store: StoreDep, tenant: TenantDep) -> dict[str, Any]:
+    return await store.get_response(tenant, response_id)
+
+
+@router.delete("/{response_id}")
+async def delete_response(response_id: str, store: StoreDep, tenant: TenantDep) -> dict[str, Any]:
+    return await store.delete_response(tenant, response_id)
+
+
+@router.get("/{response_id}/input_items")
+async def list_input_items(
+    response_id: str,
+    store: StoreDep,
+    tenant: TenantDep,
+    after: After = None,
+    limit: Limit = 20,
+    order: Order = "desc",
+) -> dict[str, Any]:
+    return await store.list_input_items(tenant, response_id, after=after, limit=limit, order=order)
