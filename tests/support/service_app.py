@@ -44,6 +44,12 @@ class ServiceAppContract:
     main_port: ClassVar[int]
     #: The ``x-request-id`` sent with a request to an unknown route.
     request_id: ClassVar[str]
+    #: Readiness checks the service adds beside ``data_dir`` (all pass in these tests).
+    extra_checks: ClassVar[tuple[str, ...]] = ()
+
+    def checks(self, data_dir: bool) -> dict[str, bool]:
+        """The readiness report's checks, with the data dir's as given."""
+        return {"data_dir": data_dir, **dict.fromkeys(self.extra_checks, True), "accepting": True}
 
     def settings(self, **values: Any) -> Any:
         """The service's settings; typed ``Any``, as ``data_dir`` is not on the base class."""
@@ -82,7 +88,7 @@ class ServiceAppContract:
     def test_readyz_ready_with_data_dir_check(self, client: TestClient) -> None:
         r = client.get("/readyz")
         assert r.status_code == 200
-        assert r.json() == {"status": "ready", "checks": {"data_dir": True, "accepting": True}}
+        assert r.json() == {"status": "ready", "checks": self.checks(data_dir=True)}
 
     def test_readyz_not_ready_when_data_dir_unwritable(
         self, client: TestClient, data_dir: Path
@@ -92,10 +98,7 @@ class ServiceAppContract:
         data_dir.write_text("not a directory any more")
         r = client.get("/readyz")
         assert r.status_code == 503
-        assert r.json() == {
-            "status": "not_ready",
-            "checks": {"data_dir": False, "accepting": True},
-        }
+        assert r.json() == {"status": "not_ready", "checks": self.checks(data_dir=False)}
 
     def test_readyz_recovers_when_data_dir_is_back(
         self, client: TestClient, data_dir: Path
