@@ -28,10 +28,10 @@ class WebhookSettings(ServiceSettings):
     database_url: SecretStr | None = None
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
-    # Run the Alembic migrations at startup (the embedded default under ``switchyard up``);
-    # in clusters the chart's Job runs ``python -m switchyard_webhook migrate`` instead, and
-    # readiness stays false while the schema is behind.
-    auto_migrate: bool = False
+    # Run the Alembic migrations at startup. Unset: yes for an SQLite database, no for
+    # PostgreSQL (in clusters the chart's Job runs ``python -m switchyard_webhook
+    # migrate``); readiness stays false while the schema is behind.
+    auto_migrate: bool | None = None
 
     # --- auth between services
     # Bearer token the gateway and publishing services send on every /v1 and /internal route;
@@ -72,8 +72,14 @@ class WebhookSettings(ServiceSettings):
     # clusters set it empty.
     egress_allow_cidrs: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
-    # --- publishing: the internal endpoint refuses events larger than this.
-    max_event_bytes: int = Field(default=256 * 1024, ge=1024)
+    # --- publishing: platform events (switchyard.*) published without a tenant go to the
+    # endpoints of this tenant (the operators').
+    operator_tenant: str = "default"
+
+    def migrates_at_start(self) -> bool:
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.resolved_database_url().startswith("sqlite")
 
     def resolved_database_url(self) -> str:
         """The database URL in use: the setting, or the embedded SQLite file."""

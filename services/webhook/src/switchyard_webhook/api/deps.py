@@ -1,0 +1,79 @@
+"""Dependencies: the caller's tenant, the internal token, and lifespan-owned objects."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from switchyard_common.errors import AuthenticationError, InvalidRequestError
+from switchyard_webhook.config import WebhookSettings
+from switchyard_webhook.db import Database
+from switchyard_webhook.dispatcher import Dispatcher
+from switchyard_webhook.sender import Sender
+from switchyard_webhook.ssrf import TargetPolicy
+
+TENANT_HEADER = "x-switchyard-tenant"
+
+
+async def require_internal_token(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """With ``internal_token`` set, every API call must carry it as a bearer token."""
+    settings: WebhookSettings = request.app.state.settings
+    if settings.internal_token is None:
+        return
+    expected = "Bearer " + settings.internal_token.get_secret_value()
+    if authorization is None or not hmac.compare_digest(authorization, expected):
+        raise AuthenticationError("A valid internal token is required.")
+
+
+async def get_tenant(
+    x_switchyard_tenant: Annotated[str | None, Header()] = None,
+) -> str:
+    """The tenant the gateway authenticated the caller as."""
+    if not x_switchyard_tenant:
+        raise InvalidRequestError(f"The {TENANT_HEADER} header is required.", code="missing_tenant")
+    return x_switchyard_tenant
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_policy(request: Request) -> TargetPolicy:
+    policy: TargetPolicy = request.app.state.policy
+    return policy
+
+
+def get_sender(request: Request) -> Sender:
+    sender: Sender = request.app.state.sender
+    return sender
+
+
+def get_dispatcher(request: Request) -> Dispatcher | None:
+    dispatcher: Dispatcher | None = request.app.state.dispatcher
+    return dispatcher
+
+
+def get_clock(request: Request) -> float:
+    """Now, from the app's clock (injectable in tests)."""
+    clock = getattr(request.app.state, "clock", time.time)
+    return float(clock())
+
+
+def get_settings(request: Request) -> WebhookSettings:
+    settings: WebhookSettings = request.app.state.settings
+    return settings
+
+
+TenantDep = Annotated[str, Depends(get_tenant)]
+DbDep = Annotated[Database, Depends(get_db)]
+PolicyDep = Annotated[TargetPolicy, Depends(get_policy)]
+SenderDep = Annotated[Sender, Depends(get_sender)]
+DispatcherDep = Annotated[Dispatcher | None, Depends(get_dispatcher)]
+NowDep = Annotated[float, Depends(get_clock)]
+SettingsDep = Annotated[WebhookSettings, Depends(get_settings)]
