@@ -1,0 +1,111 @@
+{{/*
+Session and webhook: a data dir, and a database whose URL comes from a Secret (the chart's
+own or an existing one), migrated by a pre-install/pre-upgrade hook Job.
+*/}}
+
+{{- define "switchyard.db.enabled" -}}
+{{- $db := .values.database -}}
+{{- if or $db.url $db.existingSecret }}true{{ end -}}
+{{- end -}}
+
+{{- define "switchyard.db.secretName" -}}
+{{- .values.database.existingSecret | default (printf "%s-db" (include "switchyard.componentName" .)) -}}
+{{- end -}}
+
+{{- define "switchyard.db.config" -}}
+{{ .prefix }}DATA_DIR: "/data"
+{{- end -}}
+
+{{- define "switchyard.db.secretEnv" -}}
+{{- if include "switchyard.db.enabled" . }}
+- name: {{ .prefix }}DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "switchyard.db.secretName" . }}
+      key: {{ .values.database.existingSecretKey }}
+{{- end }}
+{{- end -}}
+
+{{- define "switchyard.db.secretInputs" -}}
+{{- toJson .values.database -}}
+{{- end -}}
+
+{{/* The Secret the Deployment reads (hook=false) or the hook Job reads (hook=true). */}}
+{{- define "switchyard.db.secret" -}}
+{{- include "switchyard.ctx" . -}}
+{{- if and (index .root.Values .key).enabled .values.database.url (not .values.database.existingSecret) -}}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ include "switchyard.db.secretName" . }}{{ if .hook }}-migrate{{ end }}
+  labels:
+    {{- include "switchyard.labels" . | nindent 4 }}
+  {{- if .hook }}
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "-10"
+    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+  {{- end }}
+type: Opaque
+data:
+  {{ .values.database.existingSecretKey }}: {{ .values.database.url | b64enc | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Migrations run before any pod of the new release starts; readiness checks the schema. */}}
+{{- define "switchyard.db.migrationJob" -}}
+{{- include "switchyard.ctx" . -}}
+{{- $v := .values -}}
+{{- if and $v.enabled $v.migrations.enabled (include "switchyard.db.enabled" .) -}}
+{{- $name := printf "%s-migrate" (include "switchyard.componentName" .) -}}
+{{- $secret := include "switchyard.db.secretName" . -}}
+{{- if not $v.database.existingSecret }}{{ $secret = printf "%s-migrate" $secret }}{{ end -}}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "switchyard.labels" (dict "root" .root "component" (printf "%s-migrate" .component)) | nindent 4 }}
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "0"
+    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+spec:
+  backoffLimit: {{ $v.migrations.backoffLimit }}
+  activeDeadlineSeconds: {{ $v.migrations.activeDeadlineSeconds }}
+  ttlSecondsAfterFinished: 3600
+  template:
+    metadata:
+      labels:
+        {{- include "switchyard.labels" (dict "root" .root "component" (printf "%s-migrate" .component)) | nindent 8 }}
+    spec:
+      restartPolicy: Never
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      {{- include "switchyard.imagePullSecrets" (dict "root" .root "pullSecrets" $v.image.pullSecrets) | nindent 6 }}
+      {{- include "switchyard.podSecurityContext" .root | nindent 6 }}
+      containers:
+        - name: migrate
+          image: {{ include "switchyard.image" (dict "root" .root "image" $v.image) }}
+          imagePullPolicy: {{ $v.image.pullPolicy }}
+          args: ["migrate"]
+          {{- include "switchyard.containerSecurityContext" . | nindent 10 }}
+          env:
+            - name: {{ .prefix }}LOG_LEVEL
+              value: {{ $v.logLevel | quote }}
+            - name: {{ .prefix }}DATABASE_URL
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $secret }}
+                  key: {{ $v.database.existingSecretKey }}
+          resources:
+            {{- toYaml $v.migrations.resources | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: 64Mi
+{{- end }}
+{{- end -}}

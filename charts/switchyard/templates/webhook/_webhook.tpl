@@ -1,0 +1,5 @@
+{{/* webhook pieces for the shared component templates (see _database.tpl). */}}
+{{- define "switchyard.webhook.config" -}}{{ include "switchyard.db.config" . }}{{- end -}}
+{{- define "switchyard.webhook.secretEnv" -}}{{ include "switchyard.db.secretEnv" . }}{{- end -}}
+{{- define "switchyard.webhook.secretInputs" -}}{{ include "switchyard.db.secretInputs" . }}{{- end -}}
+{{- define "switchyard.webhook.needsApiToken" -}}{{- end -}}
