@@ -7,7 +7,6 @@ import json
 import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 import standardwebhooks
@@ -15,24 +14,9 @@ import standardwebhooks
 from services.webhook.tests.webhook_support import fast_settings, run_receiver, webhook_service
 
 
-def sdk(url: str, tenant: str = "acme") -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(
-        base_url=f"{url}/v1", api_key="unused", default_headers={"x-switchyard-tenant": tenant}
-    )
-
-
-async def publish(url: str, event_type: str, data: dict, tenant: str = "acme") -> dict:
-    async with httpx.AsyncClient() as http:
-        r = await http.post(
-            f"{url}/internal/v1/events", json={"type": event_type, "data": data, "tenant": tenant}
-        )
-    assert r.status_code == 202, r.text
-    return r.json()
-
-
 async def test_every_sdk_method_round_trips(tmp_path: Path) -> None:
-    async with run_receiver() as receiver, webhook_service(fast_settings(tmp_path)) as url:
-        client = sdk(url)
+    async with run_receiver() as receiver, webhook_service(fast_settings(tmp_path)) as service:
+        client = service.client()
         created = await client.webhooks.create(
             name="orders", url=receiver.url, event_types=["response.completed"]
         )
@@ -86,12 +70,12 @@ async def test_every_sdk_method_round_trips(tmp_path: Path) -> None:
 
 
 async def test_delivery_verified_by_sdk_and_standardwebhooks(tmp_path: Path) -> None:
-    async with run_receiver() as receiver, webhook_service(fast_settings(tmp_path)) as url:
-        client = sdk(url)
+    async with run_receiver() as receiver, webhook_service(fast_settings(tmp_path)) as service:
+        client = service.client()
         endpoint = await client.webhooks.create(
             name="r", url=receiver.url, event_types=["response.completed"]
         )
-        published = await publish(url, "response.completed", {"id": "resp_123"})
+        published = await service.publish("response.completed", {"id": "resp_123"})
         assert published["deliveries"] == 1
         (got,) = await receiver.wait_accepted(1)
         secret = endpoint.signing_secret
@@ -119,12 +103,14 @@ async def test_delivery_verified_by_sdk_and_standardwebhooks(tmp_path: Path) -> 
 
 
 async def test_unsubscribed_and_other_tenants_get_nothing(tmp_path: Path) -> None:
-    async with run_receiver() as receiver, webhook_service(fast_settings(tmp_path)) as url:
-        await sdk(url).webhooks.create(name="a", url=receiver.url, event_types=["batch.failed"])
-        await sdk(url, "other").webhooks.create(
+    async with run_receiver() as receiver, webhook_service(fast_settings(tmp_path)) as service:
+        await service.client().webhooks.create(
+            name="a", url=receiver.url, event_types=["batch.failed"]
+        )
+        await service.client("other").webhooks.create(
             name="b", url=receiver.url, event_types=["response.completed"]
         )
-        assert (await publish(url, "response.completed", {"id": "r1"}))["deliveries"] == 0
-        assert (await publish(url, "batch.failed", {"id": "b1"}))["deliveries"] == 1
+        assert (await service.publish("response.completed", {"id": "r1"}))["deliveries"] == 0
+        assert (await service.publish("batch.failed", {"id": "b1"}))["deliveries"] == 1
         (got,) = await receiver.wait_accepted(1)
         assert json.loads(got.body)["type"] == "batch.failed"

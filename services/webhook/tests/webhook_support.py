@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+import openai
 import uvicorn
 from aiohttp import web
 from fastapi import FastAPI
 
 from switchyard_webhook.config import WebhookSettings
+from switchyard_webhook.dispatcher import Dispatcher
 from switchyard_webhook.main import create_app
 
 
@@ -113,7 +116,58 @@ async def serve_app(app: FastAPI) -> AsyncIterator[str]:
         root.handlers[:], root.level = saved
 
 
+@dataclass
+class Service:
+    url: str
+    app: FastAPI
+    tenant: str = "acme"
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        dispatcher: Dispatcher = self.app.state.dispatcher
+        return dispatcher
+
+    def client(self, tenant: str | None = None) -> openai.AsyncOpenAI:
+        """The SDK as ``tenant`` would call the service (the gateway sets the header)."""
+        return openai.AsyncOpenAI(
+            base_url=f"{self.url}/v1",
+            api_key="unused",
+            default_headers={"x-switchyard-tenant": tenant or self.tenant},
+        )
+
+    async def publish(self, event_type: str, data: dict[str, Any], tenant: str | None = None,
+                      **extra: Any) -> dict[str, Any]:  # fmt: skip
+        body = {"type": event_type, "data": data, "tenant": tenant or self.tenant, **extra}
+        async with httpx.AsyncClient() as http:
+            r = await http.post(f"{self.url}/internal/v1/events", json=body)
+        assert r.status_code == 202, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    async def get(self, path: str, tenant: str | None = None) -> httpx.Response:
+        async with httpx.AsyncClient() as http:
+            return await http.get(
+                f"{self.url}{path}", headers={"x-switchyard-tenant": tenant or self.tenant}
+            )
+
+    async def post(self, path: str, body: Any = None, tenant: str | None = None) -> httpx.Response:
+        async with httpx.AsyncClient() as http:
+            return await http.post(
+                f"{self.url}{path}",
+                json=body,
+                headers={"x-switchyard-tenant": tenant or self.tenant},
+            )
+
+    async def deliveries(self, endpoint_id: str, **params: Any) -> list[dict[str, Any]]:
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        r = await self.get(f"/v1/webhook_endpoints/{endpoint_id}/deliveries?{query}")
+        assert r.status_code == 200, r.text
+        data: list[dict[str, Any]] = r.json()["data"]
+        return data
+
+
 @contextlib.asynccontextmanager
-async def webhook_service(settings: WebhookSettings, **kwargs: Any) -> AsyncIterator[str]:
-    async with serve_app(create_app(settings, **kwargs)) as url:
-        yield url
+async def webhook_service(settings: WebhookSettings, **kwargs: Any) -> AsyncIterator[Service]:
+    app = create_app(settings, **kwargs)
+    async with serve_app(app) as url:
+        yield Service(url, app)

@@ -76,7 +76,7 @@ async def page(
             )
         )
     query = query.order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
-    rows = list((await conn.execute(query.limit(limit + 1))).mappings())
+    rows: list[Row] = list((await conn.execute(query.limit(limit + 1))).mappings())
     return rows[:limit], len(rows) > limit
 
 

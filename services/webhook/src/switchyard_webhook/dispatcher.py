@@ -52,6 +52,17 @@ class Dispatcher:
         self._per_endpoint: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        # Outcomes recorded by this dispatcher, and a condition to wait on them.
+        self.outcomes: Counter[str] = Counter()
+        self._recorded = asyncio.Condition()
+
+    async def wait_outcomes(
+        self, predicate: Callable[[Counter[str]], bool], within: float
+    ) -> Counter[str]:
+        """Wait until ``predicate(outcomes)`` holds (tests and benchmarks)."""
+        async with asyncio.timeout(within), self._recorded:
+            await self._recorded.wait_for(lambda: predicate(self.outcomes))
+        return self.outcomes
 
     def wake(self) -> None:
         """Look for due deliveries now (an event was just published, a slot freed)."""
@@ -166,6 +177,9 @@ class Dispatcher:
                 if disabled is not None:
                     await publish(conn, disabled.pop("tenant"), ENDPOINT_DISABLED, disabled, now)
         self.metrics.deliveries.labels(outcome).inc()
+        async with self._recorded:
+            self.outcomes[outcome] += 1
+            self._recorded.notify_all()
         if disabled is not None:
             self.metrics.auto_disabled.inc()
             self.metrics.events.labels(ENDPOINT_DISABLED).inc()

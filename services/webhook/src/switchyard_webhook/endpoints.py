@@ -94,7 +94,7 @@ async def page(
             )
         )
     query = query.order_by(endpoints.c.created_at.desc(), endpoints.c.id.desc()).limit(limit + 1)
-    rows = list((await conn.execute(query)).mappings())
+    rows: list[Row] = list((await conn.execute(query)).mappings())
     return rows[:limit], len(rows) > limit
 
 
