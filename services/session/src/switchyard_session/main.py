@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.responses import Response
 
 from switchyard_common.app import create_service_app
+from switchyard_common.errors import ServiceUnavailableError
 from switchyard_common.readiness import writable_dir_check
 from switchyard_session import migrate
 from switchyard_session.api import context, conversations, items, responses
@@ -19,6 +23,8 @@ from switchyard_session.config import SessionSettings
 from switchyard_session.db import Database, create_engine
 from switchyard_session.retention import Retention, run_cleanup
 from switchyard_session.store import Store
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -45,12 +51,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await db.close()
 
 
+async def database_unavailable(_: Request, exc: Exception) -> Response:
+    """The database is unreachable (down, restarting): 503 and a retry hint, not a 500."""
+    log.warning("database unavailable: %r", exc)
+    return ServiceUnavailableError(
+        "The session database is unavailable; retry shortly.", headers={"retry-after": "1"}
+    ).to_response()
+
+
 def create_app(
     settings: SessionSettings | None = None, *, clock: Callable[[], float] = time.time
 ) -> FastAPI:
     """The app; ``clock`` (wall-clock seconds) dates rows and decides what has expired."""
     app = create_service_app(settings or SessionSettings(), lifespan=lifespan)
     app.state.clock = clock
+    for error in (OSError, OperationalError, InterfaceError):
+        app.add_exception_handler(error, database_unavailable)
     guarded = [Depends(require_internal_token)]
     for module in (conversations, items, responses, context):
         app.include_router(module.router, dependencies=guarded)
