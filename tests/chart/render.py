@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,12 @@ from typing import Any
 
 import helm_python as helm
 import yaml
+from kubernetes_validate import utils as _kubernetes_validate
+
+# kubernetes-validate parses its schema files again on every call; parse each file once.
+_kubernetes_validate.schema_contents = functools.lru_cache(maxsize=None)(
+    _kubernetes_validate.schema_contents
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "switchyard"

@@ -93,6 +93,8 @@ spec:
           env:
             - name: {{ .prefix }}LOG_LEVEL
               value: {{ $v.logLevel | quote }}
+            - name: {{ .prefix }}DATA_DIR
+              value: /tmp/data
             - name: {{ .prefix }}DATABASE_URL
               valueFrom:
                 secretKeyRef:
