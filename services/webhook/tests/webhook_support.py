@@ -63,13 +63,16 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def run_receiver(path: str = "/hook") -> AsyncIterator[Receiver]:
-    receiver = Receiver()
+async def run_receiver(
+    path: str = "/hook", port: int = 0, receiver: Receiver | None = None
+) -> AsyncIterator[Receiver]:
+    """Serve ``receiver`` (a new one by default) on 127.0.0.1:``port`` (0: a free one)."""
+    receiver = receiver or Receiver()
     app = web.Application()
     app.router.add_post(path, receiver.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     receiver.url = f"http://127.0.0.1:{port}{path}"

@@ -167,7 +167,9 @@ async def endpoint_failed(
         .returning(endpoints.c.id, endpoints.c.tenant, endpoints.c.name, endpoints.c.url)
     )
     found = disabled.mappings().first()
-    return {**found, "reason": reason} if found is not None else None
+    if found is None:
+        return None
+    return {str(k): v for k, v in found.items()} | {"reason": reason}
 
 
 async def stats(conn: AsyncConnection) -> tuple[float | None, int, int]:
