@@ -9,9 +9,10 @@ import pytest
 from switchyard_common.errors import UpstreamTimeoutError
 from switchyard_gateway.breakers import InstanceBreaker
 from switchyard_gateway.discovery.base import Instance
+from switchyard_gateway.forwarding import Forwarder, InstancesBusyError
+from switchyard_gateway.outcome import Outcome
 from switchyard_gateway.policies import RoundRobin
 from switchyard_gateway.pool import InstanceState
-from switchyard_gateway.proxy import Forwarder, InstancesBusyError, Outcome
 from switchyard_gateway.upstream import UpstreamClient
 
 from .test_gateway_upstream import Reader, Server, Writer, answer, keep_alive
@@ -71,7 +72,7 @@ def _forwarder(client: UpstreamClient, states: list[InstanceState]) -> Forwarder
 
 async def _forward(forwarder: Forwarder, outcome: Outcome) -> tuple[int, bytes]:
     response = await forwarder.forward(
-        "/v1/chat/completions", BODY, {"model": MODEL, "messages": []}, tenant="t",
+        "/v1/chat/completions", BODY, {"model": MODEL, "messages": []}, model=MODEL, tenant="t",
         affinity=None, outcome=outcome, on_stream_end=lambda _: None,
     )  # fmt: skip
     return response.status_code, bytes(response.body)
@@ -121,12 +122,12 @@ async def test_instances_at_their_bound_are_skipped_and_all_full_is_a_fast_503(
 ) -> None:
     async with Server(_good) as one, Server(_good) as two:
         states = [_state(one.url), _state(two.url)]
-        states[0].in_flight = 10  # at the bound (per_instance_limit=10)
+        states[0].slots.in_use = 10  # at the bound (per_instance_limit=10)
         forwarder = _forwarder(client, states)
         for _ in range(3):
             assert (await _forward(forwarder, Outcome()))[0] == 200
         assert (len(one.requests), len(two.requests)) == (0, 3)
-        states[1].in_flight = 10
+        states[1].slots.in_use = 10
         with pytest.raises(InstancesBusyError) as info:
             await _forward(forwarder, Outcome())
         assert info.value.status_code == 503

@@ -22,9 +22,12 @@ from switchyard_gateway.ratelimit import RateLimiter
 from .conftest import clear_of_minute_boundary
 
 
-def state(iid: str, **kw: int) -> InstanceState:
+def state(iid: str, in_flight: int = 0, **kw: int) -> InstanceState:
     breaker = InstanceBreaker(iid, fail_max=2, reset_seconds=0.2)
-    return InstanceState(Instance(id=iid, url=f"http://{iid}"), breaker, healthy=True, **kw)
+    s = InstanceState(Instance(id=iid, url=f"http://{iid}"), breaker, healthy=True, **kw)
+    for _ in range(in_flight):
+        s.slots.acquire()
+    return s
 
 
 def test_least_loaded_prefers_the_idle_instance_of_any_pair() -> None:
@@ -69,7 +72,7 @@ def test_session_affinity_falls_back_when_owner_is_saturated() -> None:
     members = [state("a"), state("b")]
     policy = SessionAffinity(per_instance_limit=2)
     owner = policy.order(members, "sess", members)[0]
-    owner.in_flight = 2
+    owner.slots.acquire(), owner.slots.acquire()
     assert policy.order(members, "sess", members)[0] is not owner
 
 

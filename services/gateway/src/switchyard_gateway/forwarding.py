@@ -1,8 +1,5 @@
-"""Forwarding to model-worker instances: retries, breakers, fallbacks, streaming relay.
-
-The hot path never builds pydantic models: the body is parsed once with orjson to find what
-routing needs, then forwarded as the original bytes. Streams are relayed chunk by chunk.
-"""
+"""Forwarding a request to model-worker instances: which to try, retries with backoff
+within a deadline, breakers, and the fallback models; the answer is relayed by ``relay``."""
 
 from __future__ import annotations
 
@@ -10,8 +7,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,18 +17,17 @@ from starlette.responses import Response
 
 from switchyard_common.context import REQUEST_ID_HEADER, request_id_var
 from switchyard_common.errors import (
-    InternalError,
     ModelNotFoundError,
     OverloadedError,
     ServiceUnavailableError,
-    UpstreamError,
     UpstreamTimeoutError,
 )
-from switchyard_common.sse import EventStreamResponse, sse_event
 from switchyard_common.telemetry import trace_headers
 from switchyard_gateway.breakers import UpstreamFailure
+from switchyard_gateway.outcome import Outcome
 from switchyard_gateway.policies import RoutingPolicy
 from switchyard_gateway.pool import InstancePool, InstanceState
+from switchyard_gateway.relay import StreamRelay, UpstreamAnswer, count_usage
 from switchyard_gateway.upstream import (
     UpstreamClient,
     UpstreamIOError,
@@ -52,18 +48,6 @@ class InstancesBusyError(OverloadedError):
 
 _BREAKER_FAILURE_STATUSES = frozenset({500, 502, 504})
 _BUSY_STATUSES = frozenset({429, 503})
-
-
-@dataclass
-class Outcome:
-    """What happened upstream, for metrics and token accounting."""
-
-    model: str = ""
-    upstream_seconds: float = 0.0
-    first_byte_at: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    retries: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -142,14 +126,16 @@ class Forwarder:
         raw: bytes,
         body: dict[str, Any],
         *,
+        model: str,
         tenant: str,
         affinity: str | None,
         outcome: Outcome,
         on_stream_end: Callable[[Outcome], None],
     ) -> Response:
-        started = time.monotonic()
-        deadline = started + self.retry_deadline
-        requested = self.resolve(body["model"])
+        """Send ``raw`` (``body`` as bytes) for ``model`` (the body's model, alias resolved)
+        and its fallbacks; a stream's end is reported to ``on_stream_end``."""
+        deadline = time.monotonic() + self.retry_deadline
+        requested = model
         chain = [requested, *self.fallbacks.get(requested, [])]
         headers = self._headers(tenant)
         stream = body.get("stream") is True
@@ -158,12 +144,12 @@ class Forwarder:
         last_error: Exception | None = None
         known = False
         saturated = False
-        for model in chain:
-            known = known or self.pool.knows(model)
+        for candidate in chain:
+            known = known or self.pool.knows(candidate)
             payload = raw
-            if model != body["model"]:
-                payload = orjson.dumps({**body, "model": model})
-            targets, full = await self._targets(model, affinity)
+            if candidate != body["model"]:
+                payload = orjson.dumps({**body, "model": candidate})
+            targets, full = await self._targets(candidate, affinity)
             saturated = saturated or full
             tried = 0  # each model of the chain gets max_attempts (within one deadline)
             for state in targets:
@@ -177,9 +163,11 @@ class Forwarder:
                     await asyncio.sleep(delay)
                 attempts += 1
                 tried += 1
-                outcome.model = model
+                outcome.model = candidate
                 try:
-                    result = await self._attempt(state, path, payload, headers, stream, outcome)
+                    result = await self._attempt(
+                        state, path, payload, headers, stream, outcome, on_stream_end
+                    )
                 except pybreaker.CircuitBreakerError:
                     attempts -= 1  # never sent: the breaker opened meanwhile
                     tried -= 1
@@ -192,14 +180,12 @@ class Forwarder:
                     busy = result
                     outcome.retries.append("busy")
                     continue
-                if isinstance(result, UpstreamResponse):
-                    return self._stream_response(result, state, outcome, on_stream_end)
                 return result
         if outcome.retries:
             outcome.retries.pop()  # the last failed attempt was not followed by a retry
         if busy is not None:
             # Every instance was full: pass the last answer (429/503 + Retry-After) on.
-            return _Answer(busy.response, busy.content)
+            return UpstreamAnswer(busy.response, busy.content)
         if not known:
             raise ModelNotFoundError(body["model"])
         if saturated and last_error is None:
@@ -222,10 +208,11 @@ class Forwarder:
         headers: bytes,
         stream: bool,
         outcome: Outcome,
-    ) -> Response | UpstreamResponse | _Busy:
+        on_stream_end: Callable[[Outcome], None],
+    ) -> Response | _Busy:
         sent_at = time.monotonic()
-        state.in_flight += 1
-        release = True
+        lease = state.slots.acquire()
+        relay: StreamRelay | None = None
         try:
             with state.breaker.attempt():
                 upstream = await self.client.post(
@@ -237,17 +224,21 @@ class Forwarder:
             if upstream.status in _BUSY_STATUSES:
                 return _Busy(upstream, await self._read(state, upstream))
             if stream and upstream.status == 200:
-                release = False  # the relay releases the slot when the stream ends
                 outcome.upstream_seconds = time.monotonic() - sent_at
-                return upstream
+                # The relay holds the instance slot until the stream ends.
+                relay = StreamRelay(
+                    upstream, lease, state.instance.url, outcome, on_stream_end,
+                    self.total_timeout,
+                )  # fmt: skip
+                return relay.response()
             content = await self._read(state, upstream)
             outcome.upstream_seconds = time.monotonic() - sent_at
             if upstream.status == 200:
-                _count_usage(content, outcome)
-            return _Answer(upstream, content)
+                count_usage(content, outcome)
+            return UpstreamAnswer(upstream, content)
         finally:
-            if release:
-                state.in_flight -= 1
+            if relay is None:
+                lease.release()
 
     async def _read(self, state: InstanceState, upstream: UpstreamResponse) -> bytes:
         """The whole body within the total timeout. Read in full, the connection goes back
@@ -272,110 +263,3 @@ class Forwarder:
             raise
         upstream.release()
         return content
-
-    def _stream_response(
-        self,
-        upstream: UpstreamResponse,
-        state: InstanceState,
-        outcome: Outcome,
-        on_end: Callable[[Outcome], None],
-    ) -> EventStreamResponse:
-        relay = _Relay(upstream, state, outcome, on_end, self.total_timeout)
-        return EventStreamResponse(relay.events(), on_close=relay.finish)
-
-
-class _Answer(Response):
-    """An upstream answer relayed as is: status, body, ``content-type`` and ``Retry-After``
-    (the headers are known, so Starlette's header building is skipped)."""
-
-    def __init__(self, upstream: UpstreamResponse, content: bytes) -> None:
-        self.status_code = upstream.status
-        self.body = content
-        self.background = None
-        content_type = upstream.raw_header(b"content-type") or b"application/json"
-        self.raw_headers = [
-            (b"content-length", b"%d" % len(content)),
-            (b"content-type", content_type),
-        ]
-        retry_after = upstream.raw_header(b"retry-after")
-        if retry_after:
-            self.raw_headers.append((b"retry-after", retry_after))
-
-
-def _count_usage(content: bytes, outcome: Outcome) -> None:
-    try:
-        usage = orjson.loads(content).get("usage") or {}
-        outcome.prompt_tokens = int(usage.get("prompt_tokens", 0))
-        outcome.completion_tokens = int(usage.get("completion_tokens", 0))
-    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-        pass
-
-
-def _usage_from_chunk(chunk: bytes, outcome: Outcome) -> bool:
-    """Take usage from a streamed chunk that carries it; False if it has none."""
-    for event in chunk.split(b"\n\n"):
-        if b'"usage":{' in event and event.startswith(b"data: "):
-            _count_usage(event[6:], outcome)
-            return True
-    return False
-
-
-class _Relay:
-    """Relays one upstream SSE stream as received; a broken upstream ends with an SSE error
-    event. ``finish()`` releases the instance slot and the connection and reports the
-    outcome, exactly once: when the relay ends, or when the response is closed without
-    having started it (the client left first)."""
-
-    def __init__(
-        self,
-        upstream: UpstreamResponse,
-        state: InstanceState,
-        outcome: Outcome,
-        on_end: Callable[[Outcome], None],
-        total_timeout: float,
-    ) -> None:
-        self.upstream = upstream
-        self.state = state
-        self.outcome = outcome
-        self.on_end = on_end
-        self.total_timeout = total_timeout
-        self.events_seen = 0
-        self.usage_seen = False
-        self.finished = False
-
-    async def events(self) -> AsyncIterator[bytes]:
-        outcome = self.outcome
-        try:
-            async with asyncio.timeout(self.total_timeout):
-                async for chunk in self.upstream.chunks():
-                    if not outcome.first_byte_at:
-                        outcome.first_byte_at = time.monotonic()
-                    self.events_seen += chunk.count(b"data: ")
-                    if b'"usage":{' in chunk:
-                        self.usage_seen = _usage_from_chunk(chunk, outcome) or self.usage_seen
-                    yield chunk
-        except (UpstreamIOError, TimeoutError):
-            log.warning("upstream stream broke", extra={"instance": self.state.instance.url})
-            yield sse_event(UpstreamError("The model connection broke mid-stream.").body())
-        except Exception:
-            log.exception("stream relay failed")
-            yield sse_event(InternalError("Stream relay failed.").body())
-        finally:
-            self.finish()
-
-    def finish(self) -> None:
-        if self.finished:
-            return
-        self.finished = True
-        self.state.in_flight -= 1
-        # Closing an unfinished stream drops the upstream connection, which tells the
-        # worker to stop generating; a finished one goes back to the pool.
-        if self.upstream.complete:
-            self.upstream.release()
-        else:
-            self.upstream.close()
-        if not self.usage_seen:
-            # The client did not ask for usage: about one token per content event (not
-            # counting the role event, the finish event and [DONE]).
-            self.outcome.completion_tokens = max(0, self.events_seen - 3)
-        self.on_end(self.outcome)

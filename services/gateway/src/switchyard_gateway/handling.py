@@ -14,11 +14,13 @@ from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import OverloadedError, RateLimitError, SwitchyardError
 from switchyard_common.sse import EventStreamResponse
 from switchyard_gateway.cache import CACHE_HEADER, ResponseCache, cache_key, is_deterministic
+from switchyard_gateway.forwarding import Forwarder, InstancesBusyError
 from switchyard_gateway.keys import ApiKey, KeyStore
 from switchyard_gateway.metrics import GatewayMetrics
-from switchyard_gateway.proxy import Forwarder, InstancesBusyError, Outcome
+from switchyard_gateway.outcome import Outcome
 from switchyard_gateway.ratelimit import RateLimiter
 from switchyard_gateway.request_parsing import parse_body, read_body
+from switchyard_gateway.slots import SlotLease, Slots
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +60,12 @@ class Gateway:
         self.cache = cache
         self.metrics = metrics
         self.keys = keys
-        self.max_in_flight = max_in_flight
         self.max_body_bytes = max_body_bytes
         self.session_header = session_header.lower().encode("latin-1")
-        self.in_flight = 0
+        self.slots = Slots(max_in_flight)
         self._store_warned_at: dict[str, float] = {}
         # Read when scraped: no lock and no gauge update on every request.
-        metrics.in_flight.set_function(lambda: self.in_flight)
+        metrics.in_flight.set_function(lambda: self.slots.in_use)
 
     def _store_failed(self, store: str, exc: Exception) -> None:
         """A rate-limit or cache store failed: the request goes on without it (fail open).
@@ -96,15 +97,16 @@ class Gateway:
         status = 500
         rate_headers: list[tuple[bytes, bytes]] = []
         streaming = False
-        if self.in_flight >= self.max_in_flight:
+        lease = self.slots.try_acquire()
+        if lease is None:
             self.metrics.rejected("gateway").inc()
             self.metrics.requests(model_label, route.name, "503").inc()
             raise OverloadedError("The gateway is at capacity; retry shortly.", retry_after=1)
-        self.in_flight += 1
         try:
             raw = await read_body(request, self.max_body_bytes)
             body = parse_body(raw, route.required)
-            model_label = self._label(self.forwarder.resolve(body["model"]))
+            model = self.forwarder.resolve(body["model"])
+            model_label = self._label(model)
             try:
                 rate_headers = await self.limiter.admit(key)
             except RateLimitError as exc:
@@ -112,7 +114,9 @@ class Gateway:
                 raise
             except Exception as exc:  # the limit store is down: serve rather than fail
                 self._store_failed("rate_limit", exc)
-            response = await self._respond(request, headers, key, route, raw, body, started)
+            response = await self._respond(
+                request, headers, key, route, raw, body, model, started, lease
+            )
             # A stream holds its gateway slot until it ends (see on_stream_end).
             streaming = isinstance(response, EventStreamResponse)
             response.raw_headers.extend(rate_headers)
@@ -130,7 +134,7 @@ class Gateway:
         finally:
             self.metrics.requests(model_label, route.name, str(status)).inc()
             if not streaming:
-                self.in_flight -= 1
+                lease.release()
                 self.metrics.latency(model_label, route.name).observe(time.monotonic() - started)
 
     async def _respond(
@@ -141,7 +145,9 @@ class Gateway:
         route: Route,
         raw: bytes,
         body: dict[str, Any],
+        model: str,
         started: float,
+        lease: SlotLease,
     ) -> Response:
         cache_id = None
         opted_in = key.cache or headers.get(_CACHE_HEADER, b"").lower() in (b"on", b"true")
@@ -163,7 +169,7 @@ class Gateway:
         outcome = Outcome()
 
         def on_stream_end(done: Outcome) -> None:
-            self.in_flight -= 1
+            lease.release()
             now = time.monotonic()
             label = self._label(done.model)
             self.metrics.latency(label, route.name).observe(now - started)
@@ -174,7 +180,7 @@ class Gateway:
         response = await cancel_on_disconnect(
             request,
             self.forwarder.forward(
-                route.path, raw, body, tenant=key.tenant, affinity=affinity,
+                route.path, raw, body, model=model, tenant=key.tenant, affinity=affinity,
                 outcome=outcome, on_stream_end=on_stream_end,
             ),
             watch_after=_WATCH_AFTER,

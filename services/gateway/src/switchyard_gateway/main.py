@@ -20,12 +20,12 @@ from switchyard_gateway.config import GatewaySettings
 from switchyard_gateway.discovery.base import Discovery
 from switchyard_gateway.discovery.static import StaticDiscovery
 from switchyard_gateway.fast_routes import FastRouteContext
+from switchyard_gateway.forwarding import Forwarder
 from switchyard_gateway.handling import Gateway
 from switchyard_gateway.keys import FileKeyRepository, KeyRepository, KeyStore, RedisKeyRepository
 from switchyard_gateway.metrics import GatewayMetrics
 from switchyard_gateway.policies import make_policy
 from switchyard_gateway.pool import InstancePool
-from switchyard_gateway.proxy import Forwarder
 from switchyard_gateway.ratelimit import RateLimiter, make_storage
 from switchyard_gateway.upstream import UpstreamClient
 

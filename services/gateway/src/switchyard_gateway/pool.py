@@ -17,6 +17,7 @@ import httpx
 
 from switchyard_gateway.breakers import InstanceBreaker
 from switchyard_gateway.discovery.base import Discovery, Instance
+from switchyard_gateway.slots import Slots
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,15 @@ class InstanceState:
     breaker: InstanceBreaker
     healthy: bool = False
     models: frozenset[str] = frozenset()
-    in_flight: int = 0  # this gateway's requests to the instance right now
+    slots: Slots = field(default_factory=Slots)  # this gateway's requests to it right now
     reported_queued: int = 0
     max_queue: int = 0
     probe_failures: int = 0  # consecutive failed probes
     meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def in_flight(self) -> int:
+        return self.slots.in_use
 
     @property
     def load(self) -> int:

@@ -6,14 +6,15 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from switchyard_gateway.config import GatewaySettings
 from switchyard_gateway.handling import Gateway
 from switchyard_gateway.keys import ApiKey, KeyStore
 from switchyard_gateway.pool import InstancePool
 
 
-async def get_gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
+async def get_settings(request: Request) -> GatewaySettings:
+    settings: GatewaySettings = request.app.state.settings
+    return settings
 
 
 async def get_pool(request: Request) -> InstancePool:
@@ -27,6 +28,7 @@ async def get_keys(request: Request) -> KeyStore:
 
 
 def gateway_of(request: Request) -> Gateway:
+    """The request pipeline, for the fast routes (which take no dependencies)."""
     gateway: Gateway = request.app.state.gateway
     return gateway
 
@@ -43,7 +45,7 @@ async def require_admin_key(key: Annotated[ApiKey, Depends(require_api_key)]) ->
     return key
 
 
-GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 PoolDep = Annotated[InstancePool, Depends(get_pool)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
 ApiKeyDep = Annotated[ApiKey, Depends(require_api_key)]
