@@ -37,6 +37,8 @@ class Rendered:
 
     scenario: str
     values: dict[str, Any]
+    # The values Helm used: the chart's defaults coalesced with the scenario's.
+    merged: dict[str, Any] = field(default_factory=dict)
     objects: list[dict[str, Any]] = field(default_factory=list)
     notes: str = ""
 
@@ -60,7 +62,8 @@ def render(scenario: str, values: dict[str, Any] | None = None) -> Rendered:
     with helm.Chart.load(str(CHART)) as chart:
         chart.validate_schema(vals)
         manifests = chart.render(vals, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    out = Rendered(scenario, vals)
+        merged = chart.merge_values(vals)
+    out = Rendered(scenario, vals, merged)
     for path, text in sorted(manifests.items()):
         if path.endswith("NOTES.txt"):
             out.notes = text
@@ -88,3 +91,16 @@ def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
         if op == "DoesNotExist" and key in labels:
             return False
     return True
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def pools(r: Rendered) -> list[dict[str, Any]]:
+    """Each pool as the chart sees it: merged over modelWorker.poolDefaults."""
+    mw = r.merged["modelWorker"]
+    return [deep_merge(mw["poolDefaults"], p) for p in mw["pools"]]
