@@ -214,6 +214,7 @@ async def test_response_chain_context_and_input_items(store: Store) -> None:
     ctx = await store.context(T, "m", conversation_id=None, previous_response_id="resp_2",
                               budget=None)  # fmt: skip
     assert context_texts(ctx) == ["q1", "a1", "q2", "a2"]
+    assert ctx["root"] == "resp_1"
     page = await store.list_input_items(T, "resp_2", after=None, limit=10, order="desc")
     assert texts(page) == ["q2"]
     assert (await store.get_response(T, "resp_2"))["previous_response_id"] == "resp_1"

@@ -73,8 +73,9 @@ async def chain_context(
         .where(r.tenant == tenant, chain.c.depth < MAX_CHAIN)
     )
     chain = chain.union_all(step)
-    found = (await conn.execute(select(chain.c.id).limit(1))).first()
-    if found is None:
+    # The chain's first response (deepest): the turns' routing affinity.
+    root = (await conn.execute(select(chain.c.id).order_by(chain.c.depth.desc()).limit(1))).first()
+    if root is None:
         raise not_found("response", response_id, "previous_response_id")
     c = items.c
     rows = (
@@ -85,7 +86,8 @@ async def chain_context(
             .order_by(chain.c.depth.desc(), c.seq.asc())
         )
     ).all()
-    return {"object": "context", "items": [_entry(row, model) for row in rows], "complete": True}
+    entries = [_entry(row, model) for row in rows]
+    return {"object": "context", "items": entries, "complete": True, "root": root.id}
 
 
 async def write_token_counts(
