@@ -38,6 +38,8 @@ class Receiver:
 
     url: str = ""
     status: int | Callable[[Received], int] = 200
+    # While set to an unset event, requests are recorded as received and then held.
+    hold: asyncio.Event | None = None
     received: list[Received] = field(default_factory=list)
     # Bodies answered 2xx, one entry per answer.
     accepted: list[Received] = field(default_factory=list)
@@ -48,6 +50,10 @@ class Receiver:
         code = self.status(item) if callable(self.status) else self.status
         async with self._changed:
             self.received.append(item)
+            self._changed.notify_all()
+        if self.hold is not None:
+            await self.hold.wait()
+        async with self._changed:
             if 200 <= code < 300:
                 self.accepted.append(item)
             self._changed.notify_all()
@@ -121,12 +127,15 @@ async def serve_app(app: FastAPI) -> AsyncIterator[str]:
 
 @dataclass
 class Service:
+    """A webhook service under test: in this process (``app``) or another one."""
+
     url: str
-    app: FastAPI
+    app: FastAPI | None = None
     tenant: str = "acme"
 
     @property
     def dispatcher(self) -> Dispatcher:
+        assert self.app is not None
         dispatcher: Dispatcher = self.app.state.dispatcher
         return dispatcher
 
