@@ -22,7 +22,10 @@ CHART = ROOT / "charts" / "switchyard"
 RELEASE = "rel"
 NAMESPACE = "sy"
 # Every ci/*-values.yaml scenario, plus the defaults.
-SCENARIOS = ["default", *sorted(p.name.removesuffix("-values.yaml") for p in (CHART / "ci").glob("*-values.yaml"))]
+SCENARIOS = [
+    "default",
+    *sorted(p.name.removesuffix("-values.yaml") for p in (CHART / "ci").glob("*-values.yaml")),
+]
 
 
 def scenario_values(scenario: str) -> dict[str, Any]:
@@ -96,7 +99,9 @@ def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = (
+            deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
     return out
 
 

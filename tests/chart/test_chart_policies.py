@@ -73,7 +73,10 @@ def test_probes_use_real_endpoints() -> None:
     from switchyard_common.settings import ServiceSettings
     from switchyard_model_worker.api.models import router as worker_router
 
-    common = {getattr(r, "path", None) for r in create_service_app(ServiceSettings(), configure_logs=False).routes}
+    common = {
+        getattr(r, "path", None)
+        for r in create_service_app(ServiceSettings(), configure_logs=False).routes
+    }
     worker = common | {r.path for r in worker_router.routes}
     for scenario in ("default", "gpu-pools"):
         for d in rendered_scenario(scenario).of_kind("Deployment"):
@@ -81,8 +84,14 @@ def test_probes_use_real_endpoints() -> None:
             for c in d["spec"]["template"]["spec"]["containers"]:
                 if c["name"] == "engine":
                     continue
-                paths = {c[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
-                assert paths <= (worker if component == "model-worker" else common), (d["metadata"]["name"], paths)
+                paths = {
+                    c[p]["httpGet"]["path"]
+                    for p in ("startupProbe", "readinessProbe", "livenessProbe")
+                }
+                assert paths <= (worker if component == "model-worker" else common), (
+                    d["metadata"]["name"],
+                    paths,
+                )
                 assert "/readyz" in paths and "/healthz" in paths
             if component == "model-worker":
                 worker_c = d["spec"]["template"]["spec"]["containers"][0]
@@ -110,7 +119,9 @@ def test_selectors_carry_no_mutable_labels(rendered: Rendered) -> None:
         if kind == "Deployment":
             selectors.append(spec["selector"]["matchLabels"])
             # The selector's labels are on the pods.
-            assert labels_match(spec["selector"]["matchLabels"], spec["template"]["metadata"]["labels"])
+            assert labels_match(
+                spec["selector"]["matchLabels"], spec["template"]["metadata"]["labels"]
+            )
         elif kind == "PodDisruptionBudget":
             selectors.append(spec["selector"]["matchLabels"])
         elif kind == "Service":
@@ -120,7 +131,11 @@ def test_selectors_carry_no_mutable_labels(rendered: Rendered) -> None:
     assert selectors
     for sel in selectors:
         assert set(sel) <= IMMUTABLE_SELECTOR_KEYS, sel
-        assert {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"} <= set(sel)
+        assert {
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/component",
+        } <= set(sel)
 
 
 def test_every_object_has_the_standard_labels(rendered: Rendered) -> None:
@@ -136,7 +151,9 @@ def test_gpu_pools_and_cpu_pools(rendered: Rendered) -> None:
         d = rendered.get("Deployment", f"rel-switchyard-model-worker-{pool['name']}")
         assert d is not None
         spec = d["spec"]["template"]["spec"]
-        limits = [c["resources"].get("limits", {}).get("nvidia.com/gpu") for c in spec["containers"]]
+        limits = [
+            c["resources"].get("limits", {}).get("nvidia.com/gpu") for c in spec["containers"]
+        ]
         shm = [v for v in spec["volumes"] if v.get("emptyDir", {}).get("medium") == "Memory"]
         gpu_taint = GPU_TOLERATION in spec.get("tolerations", [])
         count = pool["gpu"]["count"]
@@ -144,7 +161,9 @@ def test_gpu_pools_and_cpu_pools(rendered: Rendered) -> None:
             assert spec["nodeSelector"].items() >= pool["gpu"]["nodeSelector"].items()
             assert gpu_taint
             assert sum(x or 0 for x in limits) == count
-            assert shm and any(m["mountPath"] == "/dev/shm" for c in spec["containers"] for m in c["volumeMounts"])
+            assert shm and any(
+                m["mountPath"] == "/dev/shm" for c in spec["containers"] for m in c["volumeMounts"]
+            )
             if pool["gpu"]["runtimeClassName"]:
                 assert spec["runtimeClassName"] == pool["gpu"]["runtimeClassName"]
         else:
@@ -156,7 +175,9 @@ def test_gpu_pools_and_cpu_pools(rendered: Rendered) -> None:
 
 
 def test_some_scenario_has_gpu_pools_and_cpu_pools() -> None:
-    counts = {p["gpu"]["count"] for s in ("gpu-pools", "multi-model") for p in pools(rendered_scenario(s))}
+    counts = {
+        p["gpu"]["count"] for s in ("gpu-pools", "multi-model") for p in pools(rendered_scenario(s))
+    }
     assert 0 in counts and max(counts) >= 2
 
 
@@ -177,11 +198,17 @@ def test_autoscalers_and_pdbs_target_existing_workloads(rendered: Rendered) -> N
         assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] > 0
     for pdb in rendered.of_kind("PodDisruptionBudget"):
         sel = pdb["spec"]["selector"]["matchLabels"]
-        matched = [n for n, d in deployments.items() if labels_match(sel, d["spec"]["template"]["metadata"]["labels"])]
+        matched = [
+            n
+            for n, d in deployments.items()
+            if labels_match(sel, d["spec"]["template"]["metadata"]["labels"])
+        ]
         assert len(matched) == 1, (pdb["metadata"]["name"], matched)
     for name, d in deployments.items():
         assert any(
-            labels_match(p["spec"]["selector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"])
+            labels_match(
+                p["spec"]["selector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"]
+            )
             for p in rendered.of_kind("PodDisruptionBudget")
         ), f"{name} has no PodDisruptionBudget"
 
@@ -207,24 +234,39 @@ def test_worker_pools_scale_on_queue_depth() -> None:
     assert so["spec"]["minReplicaCount"] == 0
     assert "switchyard_worker_queue_depth" in so["spec"]["triggers"][0]["metadata"]["query"]
     assert keda.get("HorizontalPodAutoscaler", "rel-switchyard-model-worker-burst") is None
-    assert keda.get("HorizontalPodAutoscaler", "rel-switchyard-model-worker-cpu")["spec"]["minReplicas"] == 2
+    assert (
+        keda.get("HorizontalPodAutoscaler", "rel-switchyard-model-worker-cpu")["spec"][
+            "minReplicas"
+        ]
+        == 2
+    )
 
 
 def test_services_target_container_ports(rendered: Rendered) -> None:
     pods = [d["spec"]["template"] for d in rendered.of_kind("Deployment")]
     for svc in rendered.of_kind("Service"):
-        selected = [p for p in pods if labels_match(svc["spec"]["selector"], p["metadata"]["labels"])]
+        selected = [
+            p for p in pods if labels_match(svc["spec"]["selector"], p["metadata"]["labels"])
+        ]
         assert selected, svc["metadata"]["name"]
         for port in svc["spec"]["ports"]:
             for pod in selected:
                 names = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
-                numbers = {p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+                numbers = {
+                    p["containerPort"]
+                    for c in pod["spec"]["containers"]
+                    for p in c.get("ports", [])
+                }
                 assert port["targetPort"] in names | numbers, (svc["metadata"]["name"], port)
 
 
 def test_service_monitors_select_services(rendered: Rendered) -> None:
     for sm in rendered.of_kind("ServiceMonitor"):
-        services = [s for s in rendered.of_kind("Service") if selector_matches(sm["spec"]["selector"], s["metadata"]["labels"])]
+        services = [
+            s
+            for s in rendered.of_kind("Service")
+            if selector_matches(sm["spec"]["selector"], s["metadata"]["labels"])
+        ]
         assert services, sm["metadata"]["name"]
         for ep in sm["spec"]["endpoints"]:
             assert all(ep["port"] in {p["name"] for p in s["spec"]["ports"]} for s in services)
@@ -232,7 +274,13 @@ def test_service_monitors_select_services(rendered: Rendered) -> None:
 
 def test_config_changes_roll_the_pods() -> None:
     before = rendered_scenario("default")
-    after = render("default", {"gateway": {"logLevel": "DEBUG"}, "session": {"database": {"url": "postgresql+asyncpg://db/s"}}})
+    after = render(
+        "default",
+        {
+            "gateway": {"logLevel": "DEBUG"},
+            "session": {"database": {"url": "postgresql+asyncpg://db/s"}},
+        },
+    )
 
     def checksums(r: Rendered, name: str) -> dict[str, str]:
         return r.get("Deployment", name)["spec"]["template"]["metadata"]["annotations"]
@@ -253,8 +301,18 @@ def test_scheduling_knobs_reach_the_pods() -> None:
         "kubernetes.io/hostname",
         "topology.kubernetes.io/zone",
     }
-    values = {"gateway": {"affinity": {"podAntiAffinity": {}}, "tolerations": [{"key": "k", "operator": "Exists"}], "extraEnv": [{"name": "TZ", "value": "UTC"}], "extraVolumes": [{"name": "x", "emptyDir": {}}], "extraVolumeMounts": [{"name": "x", "mountPath": "/x"}]}}
-    gw = render("default", values).get("Deployment", "rel-switchyard-gateway")["spec"]["template"]["spec"]
+    values = {
+        "gateway": {
+            "affinity": {"podAntiAffinity": {}},
+            "tolerations": [{"key": "k", "operator": "Exists"}],
+            "extraEnv": [{"name": "TZ", "value": "UTC"}],
+            "extraVolumes": [{"name": "x", "emptyDir": {}}],
+            "extraVolumeMounts": [{"name": "x", "mountPath": "/x"}],
+        }
+    }
+    gw = render("default", values).get("Deployment", "rel-switchyard-gateway")["spec"]["template"][
+        "spec"
+    ]
     assert gw["affinity"] == {"podAntiAffinity": {}}
     assert gw["tolerations"] == [{"key": "k", "operator": "Exists"}]
     assert {"name": "TZ", "value": "UTC"} in gw["containers"][0]["env"]
@@ -264,11 +322,23 @@ def test_scheduling_knobs_reach_the_pods() -> None:
 @pytest.mark.parametrize("scenario", ["default", "external-secrets"])
 def test_images(scenario: str) -> None:
     r = rendered_scenario(scenario)
-    images = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["template"]["spec"]["containers"][0]["image"] for d in r.of_kind("Deployment")}
+    images = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["template"]["spec"][
+            "containers"
+        ][0]["image"]
+        for d in r.of_kind("Deployment")
+    }
     if scenario == "default":
-        assert images == {c: f"switchyard/{c}:0.1.0" for c in ("gateway", "model-worker", "session", "webhook")}
+        assert images == {
+            c: f"switchyard/{c}:0.1.0" for c in ("gateway", "model-worker", "session", "webhook")
+        }
     else:
-        assert images["gateway"] == "registry.example.com/switchyard/gateway@sha256:" + "0123456789abcdef" * 4
+        assert (
+            images["gateway"]
+            == "registry.example.com/switchyard/gateway@sha256:" + "0123456789abcdef" * 4
+        )
         assert images["session"] == "registry.example.com/switchyard/session:0.1.0"
         for d in r.of_kind("Deployment"):
-            assert {"name": "registry-credentials"} in d["spec"]["template"]["spec"]["imagePullSecrets"]
+            assert {"name": "registry-credentials"} in d["spec"]["template"]["spec"][
+                "imagePullSecrets"
+            ]

@@ -147,10 +147,12 @@ topologySpreadConstraints:
 - name: {{ .prefix }}PORT
   value: {{ .port | quote }}
 {{- if .root.Values.consul.enabled }}
+{{- if not .root.Values.consul.address }}
 - name: HOST_IP
   valueFrom:
     fieldRef:
       fieldPath: status.hostIP
+{{- end }}
 - name: {{ .prefix }}CONSUL__ADDRESS
   value: {{ .root.Values.consul.address | default (printf "%s://$(HOST_IP):%d" .root.Values.consul.scheme (int .root.Values.consul.port)) | quote }}
 {{- with .root.Values.consul.datacenter }}
