@@ -78,9 +78,8 @@ def test_env_vars_are_settings_fields(scenario: str) -> None:
             if name in HELPERS:
                 assert any(f"$({name})" in (v or "") for v in env.values()), f"{name} unused"
                 continue
-            assert name in known, (
-                f"{owner['metadata']['name']}/{c['name']}: {name} is no setting of {classes[prefix].__name__}"
-            )
+            where = f"{owner['metadata']['name']}/{c['name']}"
+            assert name in known, f"{where}: {name} is no setting of {classes[prefix].__name__}"
             seen += 1
         # The literal values parse as the service's settings (types, enums, JSON lists).
         literal = {

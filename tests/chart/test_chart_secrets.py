@@ -104,7 +104,7 @@ def test_migrations_run_as_hooks_before_the_rollout() -> None:
             secret_name = ref["valueFrom"]["secretKeyRef"]["name"]
             secret = r.get("Secret", secret_name)
             if hook_secret:
-                # A hook runs before the release's own objects exist: its Secret is a hook too, created first.
+                # Hooks run before the release's objects exist: the Secret is a hook, created first.
                 assert secret["metadata"]["annotations"]["helm.sh/hook"] == ann["helm.sh/hook"]
                 assert int(secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
                     ann["helm.sh/hook-weight"]
