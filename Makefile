@@ -1,23 +1,30 @@
 # Switchyard — developer commands. `make run` and `make test` work on a fresh machine.
 SHELL := /bin/bash
-UV ?= uv
+# uv on PATH, else the one pip put beside python3 (scripts/bootstrap installs it if missing).
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 ARGS ?=
 # llama-cpp-python compiles from source; uv's cache keeps the built wheel for next time.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export UV_LINK_MODE ?= copy
 
-.PHONY: help install run test lint fmt bench bench-worker bench-gateway test-live-consul clean
+.PHONY: help bootstrap install run test lint fmt bench bench-worker bench-gateway test-live-consul clean
 
 help:
 	@echo "make run     start the whole platform locally (ARGS='--port 9000' to pass options)"
 	@echo "make test    run every package's tests and the cross-service tests"
 	@echo "make lint    ruff + mypy"
+	@echo "make bootstrap   install the Debian packages and uv the build and tests need"
 	@echo "make fmt     format the code"
 	@echo "make bench   all benchmarks (bench-worker, bench-gateway; ARGS=--quick for short runs)"
 	@echo "make test-live-consul   discovery scenarios against a real agent at CONSUL_HTTP_ADDR"
 
+# The system set-up (Debian packages: compiler, cmake, redis-server, postgresql, prometheus;
+# then uv) lives in one idempotent script, shared with .ci/run.
+bootstrap:
+	scripts/bootstrap
+
 .venv/.synced: pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
-	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	scripts/bootstrap
 	$(UV) sync --all-packages --frozen
 	@touch $@
 
