@@ -16,6 +16,7 @@ from switchyard_webhook.api.deps import (
     TenantDep,
     require_internal_token,
 )
+from switchyard_webhook.api.pages import list_page
 
 router = APIRouter(tags=["webhook deliveries"], dependencies=[Depends(require_internal_token)])
 PREFIX = "/v1/webhook_endpoints/{endpoint_id}"
@@ -43,14 +44,7 @@ async def list_deliveries(
     async with db.read() as conn:
         await endpoints.get(conn, tenant, endpoint_id)
         rows, has_more = await deliveries.page(conn, tenant, endpoint_id, after, limit, status)
-    data = [deliveries.delivery_json(r) for r in rows]
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": has_more,
-    }
+    return list_page([deliveries.delivery_json(r) for r in rows], has_more)
 
 
 @router.get(PREFIX + "/deliveries/{delivery_id}")

@@ -20,6 +20,7 @@ from switchyard_webhook.api.deps import (
     TenantDep,
     require_internal_token,
 )
+from switchyard_webhook.api.pages import list_page
 from switchyard_webhook.event_types import EVENT_TYPES, check_event_type, check_event_types
 from switchyard_webhook.outbox import event_payload
 from switchyard_webhook.signing import signed_headers
@@ -79,14 +80,7 @@ async def list_endpoints(
 ) -> dict[str, Any]:
     async with db.read() as conn:
         rows, has_more = await endpoints.page(conn, tenant, after, limit)
-    data = [endpoints.endpoint_json(r) for r in rows]
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": has_more,
-    }
+    return list_page([endpoints.endpoint_json(r) for r in rows], has_more)
 
 
 @router.get(PREFIX + "/{endpoint_id}")
