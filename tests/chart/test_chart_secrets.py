@@ -82,6 +82,7 @@ def test_existing_secrets_are_used_and_none_created() -> None:
     assert refs["SWITCHYARD_WEBHOOK_DATABASE_URL"]["name"] == "switchyard-webhook-db"
     assert refs["SWITCHYARD_GATEWAY_CONSUL__TOKEN"]["name"] == "consul-acl"
     assert refs["API_KEY"]["name"] == "switchyard-test-key"
+    assert refs["SWITCHYARD_WEBHOOK_INTERNAL_TOKEN"]["name"] == "switchyard-internal-token"
     assert "kubectl" not in r.notes.split("2. The API key:")[1].split("3.")[0]
 
 
@@ -115,3 +116,19 @@ def test_migrations_run_as_hooks_before_the_rollout() -> None:
             else:
                 assert secret is None and secret_name == f"switchyard-{service}-db"
     assert rendered_scenario("default").of_kind("Job") == []
+
+
+def test_session_and_webhook_require_a_generated_internal_token() -> None:
+    r = rendered_scenario("default")
+    token = _data(r.get("Secret", "rel-switchyard-internal-token"))["token"]
+    assert len(token) >= 32
+    refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in _all_env(r)
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    for service in ("SESSION", "WEBHOOK"):
+        assert refs[f"SWITCHYARD_{service}_INTERNAL_TOKEN"] == {
+            "name": "rel-switchyard-internal-token",
+            "key": "token",
+        }

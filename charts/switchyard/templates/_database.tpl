@@ -16,7 +16,16 @@ own or an existing one), migrated by a pre-install/pre-upgrade hook Job.
 {{ .prefix }}DATA_DIR: "/data"
 {{- end -}}
 
+{{- define "switchyard.internalTokenSecretName" -}}
+{{- .Values.internalToken.existingSecret | default (printf "%s-internal-token" (include "switchyard.fullname" .)) -}}
+{{- end -}}
+
 {{- define "switchyard.db.secretEnv" -}}
+- name: {{ .prefix }}INTERNAL_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "switchyard.internalTokenSecretName" .root }}
+      key: {{ .root.Values.internalToken.key }}
 {{- if include "switchyard.db.enabled" . }}
 - name: {{ .prefix }}DATABASE_URL
   valueFrom:
@@ -27,7 +36,7 @@ own or an existing one), migrated by a pre-install/pre-upgrade hook Job.
 {{- end -}}
 
 {{- define "switchyard.db.secretInputs" -}}
-{{- toJson .values.database -}}
+{{- toJson (dict "database" .values.database "internalToken" .root.Values.internalToken) -}}
 {{- end -}}
 
 {{/* The Secret the Deployment reads (hook=false) or the hook Job reads (hook=true). */}}
