@@ -1,0 +1,75 @@
+"""The stateful APIs on the gateway (Conversations, Responses), installed on its app.
+
+``install_stateful(app)`` adds their routes and, once the gateway's lifespan has built its
+forwarding, the objects they use: the session service client (when ``session_url`` is set),
+a forwarder routing each conversation to one instance while it is healthy and not full (so
+its prompt cache is reused), and the tokenizer that counts context with the workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from switchyard_common.http import HttpClientConfig, create_http_client
+from switchyard_gateway.api import conversations, responses
+from switchyard_gateway.forwarding import Forwarder
+from switchyard_gateway.handling import Gateway
+from switchyard_gateway.policies import SessionAffinity
+from switchyard_gateway.responses.turns import Turns
+from switchyard_gateway.responses.window import Tokenizer
+from switchyard_gateway.session_client import SessionClient
+
+
+def affinity_forwarder(forwarder: Forwarder) -> Forwarder:
+    """The gateway's forwarder with session affinity, whatever its own policy."""
+    return Forwarder(
+        forwarder.pool,
+        SessionAffinity(forwarder.policy.per_instance_limit),
+        forwarder.client,
+        total_timeout=forwarder.total_timeout,
+        max_attempts=forwarder.max_attempts,
+        backoff_base=forwarder.backoff_base,
+        backoff_max=forwarder.backoff_max,
+        retry_deadline=forwarder.retry_deadline,
+        aliases=forwarder.aliases,
+        fallbacks=forwarder.fallbacks,
+    )
+
+
+def install_stateful(
+    app: FastAPI, session_url: str | None = None, session_token: str | None = None
+) -> None:
+    """Serve the Conversations and Responses APIs on ``app`` (the gateway's)."""
+    settings: Any = app.state.settings
+    session_url = session_url or getattr(settings, "session_url", None)
+    if session_token is None and getattr(settings, "session_token", None) is not None:
+        session_token = settings.session_token.get_secret_value()
+    app.include_router(conversations.router)
+    app.include_router(responses.router)
+    gateway_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        async with gateway_lifespan(app) as state:
+            gateway: Gateway = app.state.gateway
+            sessions = SessionClient(session_url, session_token) if session_url else None
+            http = create_http_client(HttpClientConfig(read_timeout=30.0))
+            app.state.sessions = sessions
+            app.state.turns = Turns(
+                affinity_forwarder(gateway.forwarder),
+                sessions,
+                Tokenizer(gateway.forwarder.pool, http),
+                gateway.limiter.charge,
+            )
+            try:
+                yield state
+            finally:
+                await http.aclose()
+                if sessions is not None:
+                    await sessions.aclose()
+
+    app.router.lifespan_context = lifespan
