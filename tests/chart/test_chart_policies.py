@@ -342,3 +342,36 @@ def test_images(scenario: str) -> None:
             assert {"name": "registry-credentials"} in d["spec"]["template"]["spec"][
                 "imagePullSecrets"
             ]
+
+
+def test_label_values_are_valid() -> None:
+    """A model name like org/Model is no label value: the label is left out, probes tell."""
+    import re
+
+    valid = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+    pools_ = [{"name": "hf", "model": "meta-llama/Llama-3.1-8B-Instruct"}]
+    r = render("default", {"modelWorker": {"pools": pools_}})
+    for o in r.objects:
+        for value in o["metadata"]["labels"].values():
+            assert valid.match(value), (o["kind"], value)
+    d = r.get("Deployment", "rel-switchyard-model-worker-hf")
+    assert "switchyard.io/model" not in d["spec"]["template"]["metadata"]["labels"]
+    svc = rendered_scenario("default").get("Service", "rel-switchyard-model-worker")
+    assert svc["metadata"]["labels"]["switchyard.io/model"] == "smollm2-135m-instruct"
+
+
+def test_helm_test_asks_a_chat_model() -> None:
+    import json
+
+    pod = rendered_scenario("consul-off").get("Pod", "rel-switchyard-test-chat")
+    body = next(e["value"] for e in pod["spec"]["containers"][0]["env"] if e["name"] == "BODY")
+    assert json.loads(body)["model"] == "smollm2-135m-instruct"
+    pools_ = [
+        {"name": "embed", "model": "all-minilm-l6-v2", "backend": "embeddings"},
+        {"name": "chat", "model": "c"},
+    ]
+    pod = render("default", {"modelWorker": {"pools": pools_}}).get(
+        "Pod", "rel-switchyard-test-chat"
+    )
+    body = next(e["value"] for e in pod["spec"]["containers"][0]["env"] if e["name"] == "BODY")
+    assert json.loads(body)["model"] == "c"

@@ -211,3 +211,12 @@ livenessProbe:
 {{ printf "%s%s" $.prefix $k }}: {{ if kindIs "string" $v }}{{ $v | quote }}{{ else }}{{ toJson $v | quote }}{{ end }}
 {{- end }}
 {{- end -}}
+
+{{/* The first pool that chats (not embeddings-only): what NOTES and helm test ask. */}}
+{{- define "switchyard.chatModel" -}}
+{{- $found := "" -}}
+{{- range .Values.modelWorker.pools -}}
+{{- if and (not $found) (ne (.backend | default "llamacpp") "embeddings") }}{{ $found = .model }}{{ end -}}
+{{- end -}}
+{{- $found | default (first .Values.modelWorker.pools).model -}}
+{{- end -}}

@@ -24,6 +24,11 @@ over poolDefaults and sets component, p, name, selector, engine, gpu and prefix.
 {{- end -}}
 {{- end -}}
 
+{{/* The model as a label value, when it is a valid one (else empty: the gateway's probes tell). */}}
+{{- define "switchyard.modelLabel" -}}
+{{- if regexMatch "^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$" . }}{{ . }}{{ end -}}
+{{- end -}}
+
 {{/* The worker's settings for a pool (its ConfigMap); the pool's settings map wins. */}}
 {{- define "switchyard.pool.config" -}}
 {{- $p := .p -}}
