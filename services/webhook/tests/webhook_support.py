@@ -103,11 +103,12 @@ def fast_settings(data_dir: Path, **values: Any) -> WebhookSettings:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: FastAPI) -> AsyncIterator[str]:
-    """Serve ``app`` on a free port of 127.0.0.1 in this event loop; yields its base URL."""
+async def serve_app(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` on 127.0.0.1:``port`` (0: a free one) in this event loop; yields its
+    base URL."""
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
@@ -139,11 +140,12 @@ class Service:
         dispatcher: Dispatcher = self.app.state.dispatcher
         return dispatcher
 
-    def client(self, tenant: str | None = None) -> openai.AsyncOpenAI:
-        """The SDK as ``tenant`` would call the service (the gateway sets the header)."""
+    def client(self, tenant: str | None = None, token: str = "unused") -> openai.AsyncOpenAI:
+        """The SDK as ``tenant`` would call the service (the gateway sets the header), with
+        the internal ``token`` as its bearer token."""
         return openai.AsyncOpenAI(
             base_url=f"{self.url}/v1",
-            api_key="unused",
+            api_key=token,
             default_headers={"x-switchyard-tenant": tenant or self.tenant},
         )
 
@@ -179,7 +181,9 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def webhook_service(settings: WebhookSettings, **kwargs: Any) -> AsyncIterator[Service]:
+async def webhook_service(
+    settings: WebhookSettings, port: int = 0, **kwargs: Any
+) -> AsyncIterator[Service]:
     app = create_app(settings, **kwargs)
-    async with serve_app(app) as url:
+    async with serve_app(app, port) as url:
         yield Service(url, app)
