@@ -17,6 +17,7 @@ import httpx
 
 from switchyard_gateway.breakers import InstanceBreaker
 from switchyard_gateway.discovery.base import Discovery, Instance
+from switchyard_gateway.probes import ProbeFailedError, ProbePlan, Prober
 from switchyard_gateway.slots import Slots
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class InstanceState:
     reported_queued: int = 0
     max_queue: int = 0
     probe_failures: int = 0  # consecutive failed probes
+    plan: ProbePlan = field(default_factory=ProbePlan)  # what the instance answers
     meta: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -77,7 +79,7 @@ class InstancePool:
         on_removed: Callable[[str], None] | None = None,
     ) -> None:
         self.discovery = discovery
-        self.client = client
+        self.prober = Prober(client, probe_timeout)
         self.breaker_factory = breaker_factory
         self.probe_interval = probe_interval
         self.probe_timeout = probe_timeout
@@ -149,21 +151,9 @@ class InstancePool:
 
     async def _probe(self, state: InstanceState) -> None:
         url = state.instance.url
-        timeout = self.probe_timeout
         try:
-            models_resp, ready, load = await asyncio.gather(
-                self.client.get(f"{url}/v1/models", timeout=timeout),
-                self.client.get(f"{url}/readyz", timeout=timeout),
-                self.client.get(f"{url}/load", timeout=timeout),
-            )
-            models_resp.raise_for_status()
-            models = frozenset(m["id"] for m in models_resp.json()["data"])
-            healthy = ready.status_code == 200
-            if load.status_code == 200:
-                data = load.json()
-                state.reported_queued = int(data.get("queued", 0))
-                state.max_queue = int(data.get("max_queue", 0))
-        except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
+            result = await self.prober.probe(url, state.plan)
+        except (ProbeFailedError, httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
             state.probe_failures += 1
             # One slow answer from a busy instance is not an outage: two in a row are.
             if state.healthy and state.probe_failures >= UNHEALTHY_AFTER:
@@ -171,12 +161,16 @@ class InstancePool:
                 state.healthy = False
             return
         state.probe_failures = 0
-        state.models = models | state.instance.models
-        if healthy != state.healthy:
+        if result.models is not None:
+            state.models = result.models | state.instance.models
+        if result.queued is not None and result.max_queue is not None:
+            state.reported_queued, state.max_queue = result.queued, result.max_queue
+        if result.healthy != state.healthy:
             log.info(
-                "instance healthy" if healthy else "instance not ready", extra={"instance": url}
+                "instance healthy" if result.healthy else "instance not ready",
+                extra={"instance": url, "probe": state.plan.health_path},
             )
-        state.healthy = healthy
+        state.healthy = result.healthy
 
     async def _loop(self) -> None:
         while True:
