@@ -118,6 +118,21 @@ def test_migrations_run_as_hooks_before_the_rollout() -> None:
     assert rendered_scenario("default").of_kind("Job") == []
 
 
+def test_services_migrate_themselves_only_without_the_job() -> None:
+    for scenario, expected in (
+        ("default", "true"),
+        ("gpu-pools", "false"),
+        ("external-secrets", "false"),
+    ):
+        r = rendered_scenario(scenario)
+        for service in ("session", "webhook"):
+            data = r.get("ConfigMap", f"rel-switchyard-{service}")["data"]
+            assert data[f"SWITCHYARD_{service.upper()}_AUTO_MIGRATE"] == expected, (
+                scenario,
+                service,
+            )
+
+
 def test_session_and_webhook_require_a_generated_internal_token() -> None:
     r = rendered_scenario("default")
     token = _data(r.get("Secret", "rel-switchyard-internal-token"))["token"]

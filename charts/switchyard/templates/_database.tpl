@@ -14,6 +14,8 @@ own or an existing one), migrated by a pre-install/pre-upgrade hook Job.
 
 {{- define "switchyard.db.config" -}}
 {{ .prefix }}DATA_DIR: "/data"
+{{- /* The embedded SQLite file (per pod), or migrations turned off: the service migrates itself. */}}
+{{ .prefix }}AUTO_MIGRATE: {{ or (not (include "switchyard.db.enabled" .)) (not .values.migrations.enabled) | toString | quote }}
 {{- end -}}
 
 {{- define "switchyard.internalTokenSecretName" -}}
