@@ -37,3 +37,64 @@ def test_previous_response_id_chaining(stateful: Stateful) -> None:
     with pytest.raises(Exception) as gone:
         client.responses.retrieve(third.id)
     assert getattr(gone.value, "status_code", None) == 404
+
+
+def test_conversation_turns_store_their_items(stateful: Stateful) -> None:
+    client = stateful.client()
+    question = "What is my favourite colour?"
+    alone = client.responses.create(model=MODEL, input=question, store=False,
+                                    max_output_tokens=8, temperature=0)  # fmt: skip
+    conv = client.conversations.create(items=[
+        {"role": "user", "content": "My favourite colour is green."},
+        {"role": "assistant", "content": "Noted: green."},
+    ])  # fmt: skip
+    first = client.responses.create(model=MODEL, input=question, conversation=conv.id,
+                                    max_output_tokens=8, temperature=0)  # fmt: skip
+    second = client.responses.create(model=MODEL, input="Say it again.", conversation=conv.id,
+                                     max_output_tokens=8, temperature=0)  # fmt: skip
+    # The stored items reached the worker's prompt, and each turn adds to it.
+    assert alone.usage.input_tokens < first.usage.input_tokens < second.usage.input_tokens
+    assert first.conversation.id == conv.id
+    texts = [m.content[0].text for m in client.conversations.items.list(conv.id, order="asc")]
+    assert texts == ["My favourite colour is green.", "Noted: green.", question,
+                     first.output_text, "Say it again.", second.output_text]  # fmt: skip
+
+
+def test_stream_events_in_order_then_chain(stateful: Stateful) -> None:
+    client = stateful.client()
+    events = list(client.responses.create(model=MODEL, input="Say hello.", stream=True,
+                                          max_output_tokens=12, temperature=0))  # fmt: skip
+    kinds = [e.type for e in events]
+    terminal = kinds[-1]
+    assert terminal in ("response.completed", "response.incomplete")
+    assert kinds[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert kinds[-4:-1] == ["response.output_text.done", "response.content_part.done",
+                            "response.output_item.done"]  # fmt: skip
+    deltas = kinds[4:-4]
+    assert deltas and set(deltas) == {"response.output_text.delta"}
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    final = events[-1].response
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert final.output_text == text and final.usage.output_tokens > 0
+    assert client.responses.retrieve(final.id).output_text == text
+    # The streamed turn was stored: chaining on it puts it in the next prompt.
+    with client.responses.stream(model=MODEL, input="Reply with one word: yes.",
+                                 previous_response_id=final.id, max_output_tokens=200,
+                                 temperature=0) as stream:  # fmt: skip
+        streamed = [e.type for e in stream]
+        chained = stream.get_final_response()
+    assert streamed[-1] == "response.completed" and chained.status == "completed"
+    assert chained.usage.input_tokens > final.usage.input_tokens
+
+
+def test_max_output_tokens_reached_is_incomplete(stateful: Stateful) -> None:
+    client = stateful.client()
+    r = client.responses.create(model=MODEL, input="Write a long story about a dragon.",
+                                max_output_tokens=3, store=False)  # fmt: skip
+    assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"
+    assert r.usage.output_tokens == 3
