@@ -23,7 +23,7 @@ from switchyard_gateway.fast_routes import FastRouteContext
 from switchyard_gateway.forwarding import Forwarder
 from switchyard_gateway.handling import Gateway
 from switchyard_gateway.keys import FileKeyRepository, KeyRepository, KeyStore, RedisKeyRepository
-from switchyard_gateway.metrics import GatewayMetrics
+from switchyard_gateway.metrics import GatewayMetrics, HealthyInstances
 from switchyard_gateway.policies import make_policy
 from switchyard_gateway.pool import InstancePool
 from switchyard_gateway.ratelimit import RateLimiter, make_storage
@@ -137,6 +137,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await keys.refresh()
     app.state.keys = keys
     app.state.pool = pool
+    app.state.registry.register(HealthyInstances(pool.models, pool.serving))
     limiter = RateLimiter(make_storage(redis_url), settings.default_rpm, settings.default_tpm)
     app.state.gateway = Gateway(
         forwarder,

@@ -5,7 +5,11 @@ Labelled metrics are wrapped in ``CachedLabels``: call them with the label value
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence, Sized
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from switchyard_common.metrics import LATENCY_BUCKETS, CachedLabels
 
@@ -110,3 +114,25 @@ class GatewayMetrics:
                 registry=registry,
             )
         )
+
+
+class HealthyInstances(Collector):
+    """``switchyard_gateway_healthy_instances{model}``, read from the pool at scrape time (no
+    cost per request). A model once seen stays listed, at 0 once nothing healthy serves it,
+    so "no healthy worker for a model" is a plain comparison rather than an absence."""
+
+    def __init__(self, models: Callable[[], Sequence[str]], serving: Callable[[str], Sized]):
+        self.models = models
+        self.serving = serving
+        self.seen: set[str] = set()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "switchyard_gateway_healthy_instances",
+            "Healthy instances whose breaker lets traffic through, by model.",
+            labels=["model"],
+        )
+        self.seen.update(self.models())
+        for model in sorted(self.seen):
+            family.add_metric([model], len(self.serving(model)))
+        yield family
