@@ -119,6 +119,12 @@ def test_worker_settings_follow_the_pool() -> None:
     assert cm["SWITCHYARD_MODEL_WORKER_ENGINE_URL"] == "http://127.0.0.1:8000"
     assert cm["SWITCHYARD_MODEL_WORKER_MODEL_NAME"] == "llama-3.1-8b-instruct"
     assert cm["SWITCHYARD_MODEL_WORKER_REGISTRATION__GPU_COUNT"] == "1"
+    # TGI answers under its own name: the worker asks its /v1/models instead.
+    tgi = rendered_scenario("multi-model").get("ConfigMap", "rel-switchyard-model-worker-mistral")[
+        "data"
+    ]
+    assert "SWITCHYARD_MODEL_WORKER_ENGINE_MODEL" not in tgi
+    assert tgi["SWITCHYARD_MODEL_WORKER_ENGINE_HEALTH_PATH"] == "/health"
     gguf = r.get("ConfigMap", "rel-switchyard-model-worker-qwen-gguf")["data"]
     assert gguf["SWITCHYARD_MODEL_WORKER_N_GPU_LAYERS"] == "-1"
     cpu = r.get("ConfigMap", "rel-switchyard-model-worker-cpu")["data"]

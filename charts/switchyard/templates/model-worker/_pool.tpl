@@ -39,7 +39,7 @@ over poolDefaults and sets component, p, name, selector, engine, gpu and prefix.
 {{- if .engine.kind -}}
 {{- $_ = set $c "BACKEND" "openai-compatible" -}}
 {{- $_ = set $c "ENGINE_URL" (printf "http://127.0.0.1:%d" (int .engine.port)) -}}
-{{- $_ = set $c "ENGINE_MODEL" $p.model -}}
+{{- if .engine.namesModel }}{{ $_ = set $c "ENGINE_MODEL" $p.model }}{{ end -}}
 {{- $_ = set $c "ENGINE_HEALTH_PATH" .engine.healthPath -}}
 {{- $_ = set $c "ENGINE_METRICS_PATH" .engine.metricsPath -}}
 {{- $_ = set $c "ENGINE_RUNNING_METRIC" .engine.runningMetric -}}
