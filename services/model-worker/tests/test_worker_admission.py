@@ -1,9 +1,21 @@
+"""Admission: bounded concurrency, a bounded queue with a deadline, exact about cancellation."""
+
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from switchyard_common.errors import OverloadedError
 from switchyard_model_worker.admission import Admission
+
+
+async def until(check: Callable[[], bool], rounds: int = 1000) -> None:
+    """Let other tasks run until ``check`` holds (no wall-clock waiting)."""
+    for _ in range(rounds):
+        if check():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
 
 
 async def test_admits_up_to_capacity_then_queues_in_order() -> None:
@@ -17,8 +29,8 @@ async def test_admits_up_to_capacity_then_queues_in_order() -> None:
             await gate.wait()
 
     tasks = [asyncio.create_task(job(i)) for i in range(3)]
-    await asyncio.sleep(0.01)
-    assert (adm.in_flight, adm.queued) == (1, 2)
+    await until(lambda: (adm.in_flight, adm.queued) == (1, 2))
+    assert order == [0]
     gate.set()
     await asyncio.gather(*tasks)
     assert order == [0, 1, 2]
@@ -59,13 +71,14 @@ async def test_cancelled_waiter_releases_its_place_and_slot_moves_on() -> None:
             return "ran"
 
     h = asyncio.create_task(holder())
-    await asyncio.sleep(0)
+    await until(lambda: adm.in_flight == 1)
     cancelled = asyncio.create_task(waiter())
     second = asyncio.create_task(waiter())
-    await asyncio.sleep(0.01)
+    await until(lambda: adm.queued == 2)
     cancelled.cancel()
-    await asyncio.sleep(0.01)
-    assert adm.queued == 1
+    await until(lambda: cancelled.done())
+    assert cancelled.cancelled()
+    assert (adm.in_flight, adm.queued) == (1, 1)
     release.set()
     assert await second == "ran"
     await h

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +12,13 @@ import httpx
 import numpy as np
 import pytest
 
+from switchyard_model_worker.backends import embeddings
 from switchyard_model_worker.backends.base import ModelLoadError
 from switchyard_model_worker.backends.embeddings import LocalEmbeddingBackend, default_embedding_dir
+from switchyard_model_worker.config import WorkerSettings
 from tests.support.procs import ServiceProcess, metric_value
+
+from .openai_contract import EmbeddingList
 
 MODEL = "all-minilm-l6-v2"
 
@@ -69,6 +74,20 @@ async def test_missing_folder_is_a_clear_load_error(tmp_path: Path) -> None:
     await b.close()
 
 
+def test_missing_default_package_names_the_real_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(embeddings, "DEFAULT_EMBEDDING_PACKAGE", "no_such_embedding_package")
+    with pytest.raises(ModelLoadError) as info:
+        default_embedding_dir()
+    named = re.findall(r"SWITCHYARD_MODEL_WORKER_[A-Z_]+", str(info.value))
+    assert named == ["SWITCHYARD_MODEL_WORKER_MODEL_PATH"]
+    # ... and that setting is the one the embeddings backend reads.
+    monkeypatch.setenv(named[0], str(tmp_path))
+    settings = WorkerSettings(backend="embeddings")
+    assert settings.model_path == str(tmp_path)
+
+
 def embed(worker: ServiceProcess, body: dict) -> httpx.Response:
     return httpx.post(f"{worker.url}/v1/embeddings", json=body, timeout=120)
 
@@ -82,7 +101,8 @@ def test_similar_sentences_score_higher_than_unrelated(embedding_worker: Service
     r = embed(embedding_worker, {"model": MODEL, "input": texts})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["object"] == "list" and body["model"] == MODEL
+    EmbeddingList.model_validate(body)  # the OpenAI shape, exactly
+    assert body["model"] == MODEL
     assert [d["index"] for d in body["data"]] == [0, 1, 2]
     v = np.array([d["embedding"] for d in body["data"]])
     assert v.shape == (3, 384)

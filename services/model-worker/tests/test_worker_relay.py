@@ -183,7 +183,8 @@ def test_disconnect_mid_stream_frees_the_slot(relay_worker: ServiceProcess) -> N
         "stream": True,
         "logit_bias": NO_EOS,
     }
-    with httpx.stream("POST", f"{relay_worker.url}/v1/chat/completions", json=body) as r:
+    url = f"{relay_worker.url}/v1/chat/completions"
+    with httpx.stream("POST", url, json=body, timeout=60) as r:  # a cold engine is slow
         assert r.status_code == 200
         seen = 0
         for line in r.iter_lines():

@@ -1,7 +1,9 @@
-"""The model-worker's own API, against a real process serving SmolLM2-135M."""
+"""/v1/chat/completions on the in-process llama.cpp backend (real SmolLM2-135M): the
+OpenAI shapes, errors, metrics and a client leaving mid-stream."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -9,6 +11,8 @@ import pytest
 
 from tests.support.fixtures import MODEL
 from tests.support.procs import ServiceProcess, metric_value
+
+from .openai_contract import ChatCompletion, ChatCompletionChunk, check_stream
 
 HI = [{"role": "user", "content": "Hi"}]
 
@@ -21,11 +25,37 @@ def test_chat_completion_has_real_usage_and_finish_reason(worker: ServiceProcess
     r = post(worker, {"model": MODEL, "messages": HI, "max_tokens": 5, "temperature": 0})
     assert r.status_code == 200
     body = r.json()
-    assert body["object"] == "chat.completion"
-    assert body["id"].startswith("chatcmpl-")
+    ChatCompletion.model_validate(body)  # the OpenAI shape, exactly
     assert body["choices"][0]["finish_reason"] in ("stop", "length")
     usage = body["usage"]
     assert usage["prompt_tokens"] > 0 and 0 < usage["completion_tokens"] <= 5
+
+
+def test_stream_chunks_have_the_openai_shape_and_match_the_whole_answer(
+    worker: ServiceProcess,
+) -> None:
+    body = {
+        "model": MODEL,
+        "messages": HI,
+        "max_tokens": 6,
+        "temperature": 0,
+        "logit_bias": {"0": -100, "1": -100, "2": -100},
+    }
+    whole = post(worker, body).json()
+    streamed = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    with httpx.stream("POST", f"{worker.url}/v1/chat/completions", json=streamed, timeout=60) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert r.headers["cache-control"] == "no-cache"
+        data = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in data[:-1]]
+    check_stream(chunks, ChatCompletionChunk)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == whole["choices"][0]["message"]["content"]
+    assert chunks[-2]["choices"][0]["finish_reason"] == "length"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == whole["usage"]
 
 
 def test_seeded_sampling_repeats(worker: ServiceProcess) -> None:
@@ -95,14 +125,6 @@ def test_too_long_prompt_in_stream_mode_is_an_http_error_not_a_stream(
     assert r.json()["error"]["code"] == "context_length_exceeded"
 
 
-def test_models_and_load(worker: ServiceProcess) -> None:
-    models = httpx.get(f"{worker.url}/v1/models").json()
-    assert models["object"] == "list"
-    assert [m["id"] for m in models["data"]] == [MODEL]
-    load = httpx.get(f"{worker.url}/load").json()
-    assert load == {"in_flight": 0, "queued": 0, "capacity": 1, "max_queue": 8}
-
-
 def test_metrics_count_tokens_and_requests(worker: ServiceProcess) -> None:
     before = httpx.get(f"{worker.url}/metrics").text
     r = post(worker, {"model": MODEL, "messages": HI, "max_tokens": 3, "temperature": 0})
@@ -150,3 +172,19 @@ def test_disconnect_mid_stream_stops_generation(worker: ServiceProcess) -> None:
         before, "switchyard_worker_completion_tokens_total"
     )
     assert generated < 900
+
+
+def test_structured_output_is_refused_clearly_on_llamacpp(worker: ServiceProcess) -> None:
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Give me JSON."}],
+        "response_format": {"type": "json_object"},
+    }
+    r = post(worker, body)
+    assert r.status_code == 400
+    assert (r.json()["error"]["param"], r.json()["error"]["code"]) == (
+        "response_format",
+        "unsupported_parameter",
+    )
+    plain = {**body, "response_format": {"type": "text"}, "max_tokens": 2}
+    assert post(worker, plain).status_code == 200
