@@ -375,3 +375,26 @@ def test_helm_test_asks_a_chat_model() -> None:
     )
     body = next(e["value"] for e in pod["spec"]["containers"][0]["env"] if e["name"] == "BODY")
     assert json.loads(body)["model"] == "c"
+
+
+def test_in_flight_metrics_exist() -> None:
+    """The optional Pods metric of gateway, session and webhook is one each service exports."""
+    from prometheus_client import CollectorRegistry
+
+    from switchyard_common.metrics import HttpMetrics
+    from switchyard_gateway.metrics import GatewayMetrics
+
+    registry = CollectorRegistry()
+    GatewayMetrics(registry)
+    HttpMetrics(registry, "session")
+    HttpMetrics(registry, "webhook")
+    exported = {m.name for m in registry.collect()}
+    r = rendered_scenario("observability-all")
+    names = set()
+    for c in ("gateway", "session", "webhook"):
+        hpa = r.get("HorizontalPodAutoscaler", f"rel-switchyard-{c}")
+        names |= {
+            m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"
+        }
+    assert len(names) == 3
+    assert names <= exported, names - exported
