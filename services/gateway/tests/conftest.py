@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,21 +12,12 @@ import pytest
 from switchyard_gateway.keys import hash_key
 from tests.support.procs import ServiceProcess, free_port, metric_value
 
+from .clock import ManualClock
+
 KEY = "sk-gateway-test"
 ADMIN_KEY = "sk-gateway-admin"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
-
-
-def clear_of_minute_boundary(margin: float = 15.0) -> None:
-    """Wait, if need be, until a new minute has begun, so that ``margin`` seconds of test
-    stay inside one per-minute window. The sliding-window counter weighs the previous
-    minute's hits by how much of it still overlaps (rounded down), so one request more
-    than the limit gets through just after a minute boundary: exact counts need to stay
-    clear of it."""
-    into = time.time() % 60
-    if into > 60 - margin:
-        time.sleep(60 - into + 0.05)
 
 
 def start_gateway(tmp: Path, workers: list[dict], **env: str) -> ServiceProcess:
@@ -61,3 +51,16 @@ def second_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceP
     proc = start_worker(tmp_path_factory.mktemp("w2")).wait_ready()
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def limits_clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """The clock of the ``limits`` library's in-memory windows (it reads ``time.time()``
+    through its modules' ``time``): one second into a minute, far from its end."""
+    import limits.aio.storage.memory
+    import limits.aio.strategies
+
+    clock = ManualClock(1_800_000_001.0)  # a whole minute plus one second
+    monkeypatch.setattr(limits.aio.storage.memory, "time", clock)
+    monkeypatch.setattr(limits.aio.strategies, "time", clock)
+    return clock

@@ -15,7 +15,7 @@ from switchyard_gateway.policies import RoundRobin
 from switchyard_gateway.pool import InstanceState
 from switchyard_gateway.upstream import UpstreamClient
 
-from .test_gateway_upstream import Reader, Server, Writer, answer, keep_alive
+from .scripted_server import Reader, Server, Writer, answer, keep_alive
 
 MODEL = "m"
 BODY = b'{"model": "m", "messages": []}'

@@ -11,6 +11,7 @@ import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -39,9 +40,12 @@ class ResponseCache(ABC):
 
 
 class MemoryCache(ResponseCache):
-    def __init__(self, ttl: float, max_entries: int) -> None:
+    def __init__(
+        self, ttl: float, max_entries: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.clock = clock
         self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
 
     async def get(self, key: str) -> bytes | None:
@@ -49,14 +53,14 @@ class MemoryCache(ResponseCache):
         if item is None:
             return None
         expires, value = item
-        if expires < time.monotonic():
+        if expires < self.clock():
             del self._items[key]
             return None
         self._items.move_to_end(key)
         return value
 
     async def set(self, key: str, value: bytes) -> None:
-        self._items[key] = (time.monotonic() + self.ttl, value)
+        self._items[key] = (self.clock() + self.ttl, value)
         self._items.move_to_end(key)
         while len(self._items) > self.max_entries:
             self._items.popitem(last=False)

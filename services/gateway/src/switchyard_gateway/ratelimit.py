@@ -25,6 +25,7 @@ import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import Storage
@@ -54,8 +55,10 @@ class RateLimiter:
         default_tpm: int,
         flush_seconds: float = 0.05,
         window_cache_seconds: float = 0.1,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.storage = storage
+        self.clock = clock  # the wall clock of the window's reset times
         self.limiter = SlidingWindowCounterRateLimiter(storage)
         self.default_rpm = default_rpm
         self.default_tpm = default_tpm
@@ -80,29 +83,29 @@ class RateLimiter:
             window = await self._window(_item(tpm), "tpm", key.id)
             headers += window.headers(b"tokens", tpm)
             if window.remaining <= 0:
-                raise _limited("tokens", tpm, window.reset_time, headers)
+                raise _limited("tokens", tpm, window.reset_time - self.clock(), headers)
         if rpm:
             item = _item(rpm)
             allowed = await self._take_request(item, key.id)
             cached = self._windows.get(("rpm", key.id))
-            if allowed and cached is not None and cached.fresh():
+            if allowed and cached is not None and cached.fresh(self.clock()):
                 cached.remaining -= 1  # this hit, on the kept copy
                 window = cached
             else:
                 window = await self._window(item, "rpm", key.id, fresh=True)
             headers += window.headers(b"requests", rpm)
             if not allowed:
-                raise _limited("requests", rpm, window.reset_time, headers)
+                raise _limited("requests", rpm, window.reset_time - self.clock(), headers)
         return headers
 
     async def _take_request(self, item: RateLimitItemPerMinute, key_id: str) -> bool:
         lease = self._leases.get(key_id)
-        if lease is not None and lease.left > 0 and lease.fresh():
+        if lease is not None and lease.left > 0 and lease.fresh(self.clock()):
             lease.left -= 1
             return True
         size = max(1, min(_MAX_LEASE, item.amount // 100))
         if size > 1 and await self.limiter.hit(item, "rpm", key_id, cost=size):
-            self._leases[key_id] = _Lease(size - 1)
+            self._leases[key_id] = _Lease(size - 1, self.clock())
             return True
         return await self.limiter.hit(item, "rpm", key_id)
 
@@ -110,10 +113,10 @@ class RateLimiter:
         self, item: RateLimitItemPerMinute, kind: str, key_id: str, *, fresh: bool = False
     ) -> _Window:
         cached = self._windows.get((kind, key_id))
-        if cached is not None and not fresh and cached.fresh():
+        if cached is not None and not fresh and cached.fresh(self.clock()):
             return cached
         stats = await self.limiter.get_window_stats(item, kind, key_id)
-        window = _Window(stats.remaining, stats.reset_time, self.window_cache_seconds)
+        window = _Window(stats.remaining, stats.reset_time, self.clock(), self.window_cache_seconds)
         self._windows[(kind, key_id)] = window
         return window
 
@@ -171,12 +174,12 @@ class _Lease:
 
     __slots__ = ("expires", "left")
 
-    def __init__(self, left: int) -> None:
+    def __init__(self, left: int, now: float) -> None:
         self.left = left
-        self.expires = time.monotonic() + _LEASE_SECONDS
+        self.expires = now + _LEASE_SECONDS
 
-    def fresh(self) -> bool:
-        return time.monotonic() < self.expires
+    def fresh(self, now: float) -> bool:
+        return now < self.expires
 
 
 class _Window:
@@ -184,14 +187,14 @@ class _Window:
 
     __slots__ = ("expires", "remaining", "reset_header", "reset_time")
 
-    def __init__(self, remaining: int, reset_time: float, keep_seconds: float) -> None:
+    def __init__(self, remaining: int, reset_time: float, now: float, keep_seconds: float) -> None:
         self.remaining = remaining
         self.reset_time = reset_time
-        self.expires = time.monotonic() + keep_seconds
-        self.reset_header = b"%.3fs" % max(0.0, reset_time - time.time())
+        self.expires = now + keep_seconds
+        self.reset_header = b"%.3fs" % max(0.0, reset_time - now)
 
-    def fresh(self) -> bool:
-        return time.monotonic() < self.expires
+    def fresh(self, now: float) -> bool:
+        return now < self.expires
 
     def headers(self, kind: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         return [
@@ -202,9 +205,9 @@ class _Window:
 
 
 def _limited(
-    kind: str, limit: int, reset_time: float, headers: list[tuple[bytes, bytes]]
+    kind: str, limit: int, reset_in: float, headers: list[tuple[bytes, bytes]]
 ) -> RateLimitError:
-    wait = max(1, math.ceil(reset_time - time.time()))
+    wait = max(1, math.ceil(reset_in))
     return RateLimitError(
         f"Rate limit reached for {kind} per minute: limit {limit}. Retry after {wait}s.",
         code=f"rate_limit_{kind}",
