@@ -96,3 +96,15 @@ def test_every_scenario_renders_what_it_switches_on() -> None:
     for s in SCENARIOS:
         if s != "observability-all":
             assert not {"ServiceMonitor", "PrometheusRule"} & kinds[s]
+
+
+def test_session_and_webhook_can_be_left_out() -> None:
+    from tests.chart.render import render
+
+    r = render("default", {"session": {"enabled": False}, "webhook": {"enabled": False}})
+    components = {o["metadata"]["labels"]["app.kubernetes.io/component"] for o in r.objects}
+    assert components == {"gateway", "model-worker", "test"}
+    for obj in r.objects:
+        kubernetes_validate.validate(obj, KUBE_VERSIONS[0], strict=True)
+    gateway_np = r.get("NetworkPolicy", "rel-switchyard-gateway")
+    assert "session" not in str(gateway_np) and "webhook" not in str(gateway_np)
