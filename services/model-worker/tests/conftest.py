@@ -14,11 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from switchyard_cli.processes import wait_until
 from switchyard_model_worker.model_files import default_gguf_path
 from tests.support.procs import ServiceProcess, free_port
 
 ENGINE_MODEL = "smol-engine"
 RELAY_MODEL = "smollm2-relay"
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll ``check`` until it holds; fail the test naming ``what`` after ``timeout``."""
+    if not wait_until(check, timeout, interval=0.02):
+        raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def engine_process(log_path: Path, *extra: str, port: int | None = None) -> ServiceProcess:

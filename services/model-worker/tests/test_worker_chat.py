@@ -4,7 +4,6 @@ OpenAI shapes, errors, metrics and a client leaving mid-stream."""
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from tests.support.fixtures import MODEL
 from tests.support.procs import ServiceProcess, metric_value
 
+from .conftest import wait_for
 from .openai_contract import ChatCompletion, ChatCompletionChunk, check_stream
 
 HI = [{"role": "user", "content": "Hi"}]
@@ -153,16 +153,16 @@ def test_disconnect_mid_stream_stops_generation(worker: ServiceProcess) -> None:
         "logit_bias": {"0": -100, "1": -100, "2": -100},
     }
     before = httpx.get(f"{worker.url}/metrics").text
-    with httpx.stream("POST", f"{worker.url}/v1/chat/completions", json=body) as r:
+    url = f"{worker.url}/v1/chat/completions"
+    with httpx.stream("POST", url, json=body, timeout=60) as r:  # slow on a loaded machine
         assert r.status_code == 200
         lines = 0
         for line in r.iter_lines():
             lines += line.startswith("data: ")
             if lines == 4:
                 break
-    deadline = time.monotonic() + 5
-    while httpx.get(f"{worker.url}/load").json()["in_flight"] and time.monotonic() < deadline:
-        time.sleep(0.02)
+    idle = lambda: httpx.get(f"{worker.url}/load").json()["in_flight"] == 0  # noqa: E731
+    wait_for(idle, 5, "the generation to stop")
     after = httpx.get(f"{worker.url}/metrics").text
     cancelled = {"finish_reason": "cancelled"}
     assert metric_value(after, "switchyard_worker_generations_total", cancelled) == (

@@ -15,7 +15,7 @@ from switchyard_model_worker.model_files import default_gguf_path, resolve_model
 from tests.support.fixtures import MODEL
 from tests.support.procs import ServiceProcess
 
-from .conftest import worker_process
+from .conftest import wait_for, worker_process
 
 LONG = {
     "model": MODEL,
@@ -45,10 +45,7 @@ def test_unloadable_model_keeps_worker_alive_but_not_ready(tmp_path: Path) -> No
     bogus.write_bytes(b"this is not a gguf file")
     proc = start_worker(tmp_path, model_path=str(bogus))
     try:
-        deadline = time.monotonic() + 30
-        while "model failed to load" not in proc.logs() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert "model failed to load" in proc.logs()
+        wait_for(lambda: "model failed to load" in proc.logs(), 30, "the failure log line")
         assert str(bogus) in proc.logs()
         assert httpx.get(f"{proc.url}/healthz").status_code == 200
         ready = httpx.get(f"{proc.url}/readyz")

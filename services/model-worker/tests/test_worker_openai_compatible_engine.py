@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,8 @@ from switchyard_model_worker.backends.engine_http import sum_metric
 from tests.support.fixtures import MODEL
 from tests.support.procs import ServiceProcess, free_port, metric_value
 
+from .conftest import wait_for
+
 VLLM_METRICS = """\
 # HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge
@@ -24,15 +25,6 @@ vllm:num_requests_running{engine="1",model_name="meta-llama/Llama-3.1-8B"} 2.0
 # TYPE vllm:num_requests_waiting gauge
 vllm:num_requests_waiting{engine="0",model_name="meta-llama/Llama-3.1-8B"} 7.0
 """
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_vllm_metrics_are_summed_across_engines() -> None:

@@ -10,6 +10,8 @@ import httpx
 
 from tests.support.procs import ServiceProcess, metric_value
 
+from .conftest import wait_for
+
 RELAY_MODEL = "smollm2-relay"
 ENGINE_MODEL = "smol-engine"
 HI = [{"role": "user", "content": "Hi"}]
@@ -191,10 +193,8 @@ def test_disconnect_mid_stream_frees_the_slot(relay_worker: ServiceProcess) -> N
             seen += line.startswith("data: ")
             if seen == 4:
                 break
-    deadline = time.monotonic() + 30
-    while httpx.get(f"{relay_worker.url}/load").json()["in_flight"] and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert httpx.get(f"{relay_worker.url}/load").json()["in_flight"] == 0
+    idle = lambda: httpx.get(f"{relay_worker.url}/load").json()["in_flight"] == 0  # noqa: E731
+    wait_for(idle, 30, "the relayed stream to free its slot")
     # The engine stopped too: a short request right after does not wait behind the
     # abandoned 1500-token generation (minutes on a loaded machine).
     started = time.monotonic()
