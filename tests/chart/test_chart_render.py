@@ -83,7 +83,7 @@ def test_every_scenario_renders_what_it_switches_on() -> None:
     assert {"ServiceMonitor", "PrometheusRule"} <= kinds["observability-all"]
     assert "ScaledObject" in kinds["keda"]
     assert "HTTPRoute" in kinds["multi-model"]
-    assert "Ingress" in kinds["cpu-only"]
+    assert "Ingress" in kinds["consul-off"]
     assert "Role" not in kinds["gpu-pools"]  # Consul on: no Kubernetes discovery RBAC
     assert "Role" in kinds["consul-off"]
     assert "Secret" not in kinds["external-secrets"]
