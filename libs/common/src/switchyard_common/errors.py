@@ -43,7 +43,7 @@ class SwitchyardError(Exception):
         return error_body(self.message, self.error_type, self.param, self.code)
 
     def to_response(self) -> Response:
-        return error_response(self.status_code, self.body(), self.headers)
+        return json_response(self.body(), self.status_code, self.headers)
 
 
 class InvalidRequestError(SwitchyardError):
@@ -141,12 +141,6 @@ def json_response(
     )
 
 
-def error_response(
-    status_code: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
-) -> Response:
-    return json_response(body, status_code, headers)
-
-
 def validation_error_from(errors: Sequence[Any]) -> InvalidRequestError:
     """Turn pydantic/FastAPI validation errors into one OpenAI-style 400."""
     if not errors:
@@ -211,7 +205,7 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             kind = "invalid_request_error" if status < 500 else "server_error"
             body = error_body(str(exc.detail), kind)
-        return error_response(status, body, exc.headers)
+        return json_response(body, status, exc.headers)
 
     async def on_unhandled(_: Request, exc: Exception) -> Response:
         return response_for(exc)
