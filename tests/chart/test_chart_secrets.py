@@ -33,7 +33,7 @@ def test_created_admin_key_reaches_the_gateway_only_as_its_digest() -> None:
     r = rendered_scenario("default")
     auth = _data(r.get("Secret", "rel-switchyard-gateway-auth"))
     key = auth["admin-key"]
-    assert key.startswith("sy-") and len(key) > 40
+    assert key.startswith("sk-sy-") and len(key) > 40
     assert json.loads(auth["admin-key-hashes"]) == [hashlib.sha256(key.encode()).hexdigest()]
     assert json.loads(auth["api-key-hashes"]) == []
     gateway = r.get("Deployment", "rel-switchyard-gateway")["spec"]["template"]["spec"][
