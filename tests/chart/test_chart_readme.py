@@ -54,3 +54,20 @@ def test_readme_names_every_scenario() -> None:
     text = (CHART / "README.md").read_text()
     for scenario in SCENARIOS[1:]:
         assert scenario in text
+
+
+def test_the_readme_gpu_example_installs() -> None:
+    """The GPU values in the top-level README's "Deploy to Kubernetes" are valid values."""
+    from tests.chart.render import ROOT, pools, render
+
+    text = (ROOT / "README.md").read_text()
+    (block,) = [
+        b for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S) if "gpu-values.yaml" in b
+    ]
+    r = render("readme-gpu", yaml.safe_load(block))
+    (pool,) = pools(r)
+    spec = r.get("Deployment", f"rel-switchyard-model-worker-{pool['name']}")["spec"]["template"][
+        "spec"
+    ]
+    assert [c["name"] for c in spec["containers"]] == ["model-worker", "engine"]
+    assert spec["containers"][1]["resources"]["limits"]["nvidia.com/gpu"] == 1
