@@ -65,7 +65,8 @@ def service_specs(args: argparse.Namespace, dev_key_digest: str) -> list[Service
     return [
         *specs,
         ServiceSpec("session", "switchyard_session", args.session_port,
-                    env("SESSION", port=str(args.session_port), data_dir=str(data / "session"))),
+                    env("SESSION", port=str(args.session_port), data_dir=str(data / "session"),
+                        auto_migrate="true")),  # its embedded SQLite file: migrate at start
         ServiceSpec("webhook", "switchyard_webhook", args.webhook_port,
                     env("WEBHOOK", port=str(args.webhook_port), data_dir=str(data / "webhook"))),
         ServiceSpec("gateway", "switchyard_gateway", args.port,
