@@ -66,6 +66,8 @@ def start_stateful_gateway(tmp: Path, worker_url: str, session_url: str) -> Serv
         "SWITCHYARD_GATEWAY_KEYS_FILE": str(tmp / f"keys-{port}.json"),
         "SWITCHYARD_GATEWAY_SESSION_URL": session_url,
         "SWITCHYARD_GATEWAY_SESSION_TOKEN": SESSION_TOKEN,
+        # Two cores shared by every test: a long prompt may wait for the CPU.
+        "SWITCHYARD_GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS": "300",
     }
     return ServiceProcess(GATEWAY_MODULE, env, tmp / f"gateway-{port}.log", port).wait_ready(120)
 

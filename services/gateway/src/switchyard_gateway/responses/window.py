@@ -2,8 +2,9 @@
 model's context less ``max_output_tokens``, counted with the serving model's own tokenizer.
 
 Each item's count is the worker's ``/tokenize`` of the item as a one-message chat, less the
-count of an empty one (the chat template's fixed part), so a prompt's count is that fixed part
-plus its items' counts. Counts of stored items are cached by the session service; the ones it
+chat template's fixed part (what a chat of no messages would count: the default system prompt,
+the generation prompt), so a prompt's count is that fixed part plus its items' counts. The
+fixed part is measured as ``2 * count([empty]) - count([empty, empty])``. Counts of stored items are cached by the session service; the ones it
 lacks are computed here and written back.
 """
 
@@ -63,7 +64,10 @@ class Tokenizer:
 
     async def fixed(self, model: str) -> int:
         if model not in self._fixed:
-            self._fixed[model] = await self._count(model, _EMPTY)
+            one, two = await asyncio.gather(
+                self._count(model, _EMPTY), self._count(model, _EMPTY + _EMPTY)
+            )
+            self._fixed[model] = max(0, 2 * one - two)
         return self._fixed[model]
 
     async def item(self, model: str, message: dict[str, str]) -> int:
