@@ -4,8 +4,8 @@ model's context less ``max_output_tokens``, counted with the serving model's own
 Each item's count is the worker's ``/tokenize`` of the item as a one-message chat, less the
 chat template's fixed part (what a chat of no messages would count: the default system prompt,
 the generation prompt), so a prompt's count is that fixed part plus its items' counts. The
-fixed part is measured as ``2 * count([empty]) - count([empty, empty])``. Counts of stored items are cached by the session service; the ones it
-lacks are computed here and written back.
+fixed part is measured as ``2 * count([empty]) - count([empty, empty])``. Counts of stored
+items are cached by the session service; the ones it lacks are computed here and written back.
 """
 
 from __future__ import annotations
