@@ -97,6 +97,12 @@ def test_nothing_else_is_admitted(scenario: str) -> None:
         assert not allowed(nps, STRANGER, pod, pod.ports["http"])
     for pod in by.get("session", []):
         assert not allowed(nps, pod, PUBLIC, 443)
+    for job in by.get("session-migrate", []) + by.get("webhook-migrate", []):
+        # Migrations reach their database and nothing else.
+        assert allowed(nps, job, POSTGRES, 5432) and allowed(nps, job, KUBE_DNS, 53, "UDP")
+        assert not allowed(nps, job, gateway, gateway.ports["http"])
+        assert not allowed(nps, job, PUBLIC, 443)
+        assert not allowed(nps, gateway, job, 8080)
     for pod in by.get("webhook", []):
         # Deliveries go to public addresses only.
         assert allowed(nps, pod, PUBLIC, 443)

@@ -94,6 +94,11 @@ def test_migrations_run_as_hooks_before_the_rollout() -> None:
             assert job is not None, (scenario, service)
             ann = job["metadata"]["annotations"]
             assert set(ann["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+            policy = r.get("NetworkPolicy", f"rel-switchyard-{service}-migrate")
+            assert policy["metadata"]["annotations"]["helm.sh/hook"] == ann["helm.sh/hook"]
+            assert int(policy["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+                ann["helm.sh/hook-weight"]
+            )
             container = job["spec"]["template"]["spec"]["containers"][0]
             assert container["args"] == ["migrate"]
             assert container["image"].endswith(f"switchyard/{service}:0.1.0")

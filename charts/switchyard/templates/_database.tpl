@@ -122,3 +122,42 @@ spec:
             sizeLimit: 64Mi
 {{- end }}
 {{- end -}}
+
+{{/*
+The migration Job's NetworkPolicy: DNS and the database, nothing in. A hook like the Job, so
+that it exists before the Job's pod starts, in a namespace that denies by default too.
+*/}}
+{{- define "switchyard.db.migrationNetworkPolicy" -}}
+{{- include "switchyard.ctx" . -}}
+{{- $v := .values -}}
+{{- if and .root.Values.networkPolicy.enabled $v.enabled $v.migrations.enabled (include "switchyard.db.enabled" .) -}}
+{{- $ctx := dict "root" .root "component" (printf "%s-migrate" .component) -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "switchyard.componentName" $ctx }}
+  labels:
+    {{- include "switchyard.labels" $ctx | nindent 4 }}
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "-10"
+    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "switchyard.selectorLabels" $ctx | nindent 6 }}
+  policyTypes: ["Ingress", "Egress"]
+  ingress: []
+  egress:
+    - ports:
+        - port: 53
+          protocol: UDP
+        - port: 53
+          protocol: TCP
+      {{- with .root.Values.networkPolicy.dnsTo }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- include "switchyard.storeEgress" (dict "port" $v.database.port "to" $v.database.networkPolicyTo) | nindent 4 }}
+{{- end }}
+{{- end -}}
