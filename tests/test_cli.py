@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +13,7 @@ import pytest
 
 from switchyard_cli.config import CliSettings
 from switchyard_cli.keys import dev_key
+from tests.fakes.waiting import eventually
 from tests.support.fixtures import start_platform, stop_platform
 from tests.support.procs import free_port
 
@@ -32,10 +32,7 @@ def test_generated_key_is_stored_printed_and_accepted_then_sigterm_stops_all(
             assert key not in path.read_text(errors="replace")
         ok = httpx.get(f"{platform.base_url}/models", headers={"Authorization": f"Bearer {key}"})
         assert ok.status_code == 200
-        deadline = time.monotonic() + 5
-        while key not in platform.logs() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert key in platform.logs()
+        eventually(lambda: key in platform.logs(), timeout=5)  # the banner is printed last
         assert f"curl {platform.gateway}/v1/chat/completions" in platform.logs()
     finally:
         code = stop_platform(platform)
