@@ -152,20 +152,20 @@ class Service:
     async def publish(self, event_type: str, data: dict[str, Any], tenant: str | None = None,
                       **extra: Any) -> dict[str, Any]:  # fmt: skip
         body = {"type": event_type, "data": data, "tenant": tenant or self.tenant, **extra}
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(timeout=30) as http:
             r = await http.post(f"{self.url}/internal/v1/events", json=body)
         assert r.status_code == 202, r.text
         result: dict[str, Any] = r.json()
         return result
 
     async def get(self, path: str, tenant: str | None = None) -> httpx.Response:
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(timeout=30) as http:
             return await http.get(
                 f"{self.url}{path}", headers={"x-switchyard-tenant": tenant or self.tenant}
             )
 
     async def post(self, path: str, body: Any = None, tenant: str | None = None) -> httpx.Response:
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(timeout=30) as http:
             return await http.post(
                 f"{self.url}{path}",
                 json=body,

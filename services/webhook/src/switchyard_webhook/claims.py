@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchyard_webhook.endpoints import signing_secrets
@@ -133,10 +133,43 @@ async def record(
     return bool(result.rowcount)
 
 
-async def endpoint_succeeded(conn: AsyncConnection, endpoint_id: str) -> None:
+async def record_successes(
+    conn: AsyncConnection, done: Sequence[tuple[Job, Attempt]], now: float
+) -> None:
+    """Mark deliveries succeeded in one statement (a claim lost meanwhile matches no row),
+    and reset their endpoints' failure counts."""
+    await conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == bindparam("d_id"), deliveries.c.claim_token == bindparam("d_token")
+        )
+        .values(
+            status="succeeded",
+            attempts=bindparam("d_attempts"),
+            next_attempt_at=now,
+            claim_token=None,
+            last_status_code=bindparam("d_code"),
+            last_latency_ms=bindparam("d_latency"),
+            last_error=None,
+            updated_at=now,
+        ),
+        [
+            {
+                "d_id": job.delivery_id,
+                "d_token": job.token,
+                "d_attempts": job.attempts + 1,
+                "d_code": attempt.status_code,
+                "d_latency": round(attempt.latency * 1000, 3),
+            }
+            for job, attempt in done
+        ],
+    )
     await conn.execute(
         update(endpoints)
-        .where(endpoints.c.id == endpoint_id, endpoints.c.consecutive_failures > 0)
+        .where(
+            endpoints.c.id.in_({job.endpoint_id for job, _ in done}),
+            endpoints.c.consecutive_failures > 0,
+        )
         .values(consecutive_failures=0, failing_since=None)
     )
 

@@ -16,6 +16,9 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchyard_webhook import claims
 from switchyard_webhook.claims import Job
@@ -52,6 +55,10 @@ class Dispatcher:
         self._per_endpoint: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self._recorder: asyncio.Task[None] | None = None
+        self._results: list[tuple[Job, Attempt]] = []
+        self._results_ready = asyncio.Event()
+        self._stopping = False
         # Outcomes recorded by this dispatcher, and a condition to wait on them.
         self.outcomes: Counter[str] = Counter()
         self._recorded = asyncio.Condition()
@@ -70,6 +77,7 @@ class Dispatcher:
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._run(), name="webhook-dispatcher")
+        self._recorder = asyncio.create_task(self._record_loop(), name="webhook-recorder")
 
     async def stop(self, grace: float) -> None:
         """Stop claiming; give attempts in flight ``grace`` seconds, then cancel them (their
@@ -83,6 +91,13 @@ class Dispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._recorder is not None:  # write the outcomes still buffered, then stop
+            self._stopping = True
+            self._results_ready.set()
+            try:
+                await asyncio.wait_for(self._recorder, grace)
+            except TimeoutError:
+                log.warning("outcomes not recorded at shutdown: their deliveries will repeat")
 
     def retry_delay(self, attempts: int) -> float | None:
         """Seconds before the next try after ``attempts`` failures; None: dead-letter."""
@@ -141,7 +156,8 @@ class Dispatcher:
                 job.url, headers, job.payload, self.settings.endpoint_timeout_seconds
             )
             self.metrics.attempt_seconds.observe(attempt.latency)
-            await self._record(job, attempt)
+            self._results.append((job, attempt))
+            self._results_ready.set()
         except Exception as exc:  # the lease runs out and the delivery is tried again
             log.warning("delivery %s failed unexpectedly: %r", job.delivery_id, exc)
         finally:
@@ -150,40 +166,67 @@ class Dispatcher:
                 del self._per_endpoint[job.endpoint_id]
             self.wake()
 
-    async def _record(self, job: Job, attempt: Attempt) -> None:
-        settings = self.settings
-        now = self.clock()
-        delay = None if attempt.ok else self.retry_delay(job.attempts + 1)
-        retry_at = now + delay if delay is not None else None
-        disabled = None
-        async with self.db.write() as conn:
-            if not await claims.record(conn, job, attempt, now, retry_at):
-                log.warning("delivery %s: claim lost before its outcome", job.delivery_id)
+    async def _record_loop(self) -> None:
+        """Write outcomes in batches: whatever finished while the last batch was written."""
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            batch, self._results = self._results, []
+            if batch:
+                try:
+                    await self._record(batch)
+                except Exception as exc:  # their leases run out and they are tried again
+                    log.warning("recording %d outcomes failed: %r", len(batch), exc)
+            if self._stopping and not self._results:
                 return
-            if attempt.ok:
-                await claims.endpoint_succeeded(conn, job.endpoint_id)
-                outcome = "succeeded"
-            else:
-                outcome = "refused" if attempt.refused else "failed"
-                if retry_at is None:
-                    outcome = "dead_letter"
-                disabled = await claims.endpoint_failed(
-                    conn,
-                    job.endpoint_id,
-                    now,
-                    settings.auto_disable_failures,
-                    settings.auto_disable_after_seconds,
-                )
-                if disabled is not None:
-                    await publish(conn, disabled.pop("tenant"), ENDPOINT_DISABLED, disabled, now)
-        self.metrics.deliveries.labels(outcome).inc()
+
+    async def _record(self, batch: list[tuple[Job, Attempt]]) -> None:
+        now = self.clock()
+        counts: Counter[str] = Counter()
+        disabled: list[dict[str, Any]] = []
+        async with self.db.write() as conn:
+            succeeded = [job for job, attempt in batch if attempt.ok]
+            if succeeded:
+                await claims.record_successes(conn, [(j, a) for j, a in batch if a.ok], now)
+                counts["succeeded"] = len(succeeded)
+            for job, attempt in batch:
+                if not attempt.ok:
+                    outcome, off = await self._record_failure(conn, job, attempt, now)
+                    counts[outcome] += 1
+                    disabled += [off] if off is not None else []
+        for outcome, n in counts.items():
+            self.metrics.deliveries.labels(outcome).inc(n)
         async with self._recorded:
-            self.outcomes[outcome] += 1
+            self.outcomes.update(counts)
             self._recorded.notify_all()
-        if disabled is not None:
+        for endpoint in disabled:
             self.metrics.auto_disabled.inc()
             self.metrics.events.labels(ENDPOINT_DISABLED).inc()
-            log.warning("webhook endpoint disabled", extra={"endpoint": job.endpoint_id})
+            log.warning("webhook endpoint disabled", extra={"endpoint": endpoint["id"]})
+
+    async def _record_failure(
+        self, conn: AsyncConnection, job: Job, attempt: Attempt, now: float
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Record a failed attempt; the outcome, and the endpoint if this disabled it."""
+        delay = self.retry_delay(job.attempts + 1)
+        retry_at = now + delay if delay is not None else None
+        if not await claims.record(conn, job, attempt, now, retry_at):
+            return "lost", None  # its lease ran out; another dispatcher has it now
+        outcome = "refused" if attempt.refused else "failed"
+        if retry_at is None:
+            outcome = "dead_letter"
+        settings = self.settings
+        disabled = await claims.endpoint_failed(
+            conn,
+            job.endpoint_id,
+            now,
+            settings.auto_disable_failures,
+            settings.auto_disable_after_seconds,
+        )
+        if disabled is not None:
+            data = {k: v for k, v in disabled.items() if k != "tenant"}
+            await publish(conn, disabled["tenant"], ENDPOINT_DISABLED, data, now)
+        return outcome, disabled
 
     async def refresh_stats(self) -> None:
         """Update the gauges: oldest pending age, dead letters, disabled endpoints."""

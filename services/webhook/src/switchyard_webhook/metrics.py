@@ -5,8 +5,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Outcomes of an attempt: succeeded; failed (to be retried); dead_letter (failed, no retry
-# left); refused (the target failed the SSRF check at send time, counted as a failure too).
-OUTCOMES = ("succeeded", "failed", "dead_letter", "refused")
+# left); refused (the target failed the SSRF check at send time, counted as a failure too);
+# lost (a failure not recorded: the claim's lease ran out and another dispatcher has it).
+OUTCOMES = ("succeeded", "failed", "dead_letter", "refused", "lost")
 
 
 class WebhookMetrics:
