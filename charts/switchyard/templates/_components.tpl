@@ -65,9 +65,9 @@ spec:
       automountServiceAccountToken: {{ include (printf "switchyard.%s.needsApiToken" .key) . | default "false" }}
       enableServiceLinks: false
       terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
-      {{- include "switchyard.imagePullSecrets" (dict "root" .root "pullSecrets" $v.image.pullSecrets) | nindent 6 }}
+      {{- with include "switchyard.imagePullSecrets" (dict "root" .root "pullSecrets" $v.image.pullSecrets) | trim }}{{ . | nindent 6 }}{{ end }}
       {{- include "switchyard.podSecurityContext" .root | nindent 6 }}
-      {{- include "switchyard.scheduling" . | nindent 6 }}
+      {{- with include "switchyard.scheduling" . | trim }}{{ . | nindent 6 }}{{ end }}
       containers:
         - name: {{ .component }}
           image: {{ include "switchyard.image" (dict "root" .root "image" $v.image) }}

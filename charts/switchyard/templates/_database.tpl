@@ -93,7 +93,7 @@ spec:
       restartPolicy: Never
       automountServiceAccountToken: false
       enableServiceLinks: false
-      {{- include "switchyard.imagePullSecrets" (dict "root" .root "pullSecrets" $v.image.pullSecrets) | nindent 6 }}
+      {{- with include "switchyard.imagePullSecrets" (dict "root" .root "pullSecrets" $v.image.pullSecrets) | trim }}{{ . | nindent 6 }}{{ end }}
       {{- include "switchyard.podSecurityContext" .root | nindent 6 }}
       containers:
         - name: migrate

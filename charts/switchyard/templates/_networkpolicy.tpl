@@ -71,14 +71,14 @@ spec:
       to:
         {{- toYaml .root.Values.consul.networkPolicyTo | nindent 8 }}
     {{- end }}
-    {{- if .to }}
+    {{- /* Numbered ports for egress: not every CNI resolves a peer's named port. */}}
+    {{- $ports := dict "gateway" 8080 "model-worker" 8101 "session" 8102 "webhook" 8103 }}
+    {{- range .to }}
     - ports:
-        - port: http
+        - port: {{ index $ports . }}
           protocol: TCP
       to:
-        {{- range .to }}
         {{- include "switchyard.peerComponent" (dict "root" $.root "component" .) | nindent 8 }}
-        {{- end }}
     {{- end }}
     {{- with .egress }}
     {{- toYaml . | nindent 4 }}
