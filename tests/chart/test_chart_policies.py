@@ -398,3 +398,33 @@ def test_in_flight_metrics_exist() -> None:
         }
     assert len(names) == 3
     assert names <= exported, names - exported
+
+
+def test_only_the_gateway_reads_the_api_and_only_endpointslices(rendered: Rendered) -> None:
+    assert not rendered.of_kind("ClusterRole") and not rendered.of_kind("ClusterRoleBinding")
+    consul = rendered.merged["consul"]["enabled"]
+    roles = rendered.of_kind("Role")
+    tokens = {
+        owner["metadata"]["name"]
+        for owner, pod in rendered.pod_templates()
+        if pod["spec"].get("automountServiceAccountToken", True)
+    }
+    if consul:
+        assert roles == [] and tokens == set()
+        return
+    (role,) = roles
+    rules = [
+        {
+            "apiGroups": ["discovery.k8s.io"],
+            "resources": ["endpointslices"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    assert role["rules"] == rules
+    (binding,) = rendered.of_kind("RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    gateway = rendered.get("Deployment", "rel-switchyard-gateway")["spec"]["template"]["spec"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": gateway["serviceAccountName"], "namespace": "sy"}
+    ]
+    assert tokens == {"rel-switchyard-gateway"}
