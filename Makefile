@@ -7,7 +7,7 @@ ARGS ?=
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export UV_LINK_MODE ?= copy
 
-.PHONY: help bootstrap install run test lint fmt bench bench-worker bench-gateway test-live-consul clean
+.PHONY: help bootstrap install run test lint fmt bench bench-worker bench-gateway bench-webhook test-live-consul clean
 
 help:
 	@echo "make run     start the whole platform locally (ARGS='--port 9000' to pass options)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bootstrap   install the Debian packages and uv the build and tests need"
 	@echo "make fmt     format the code"
 	@echo "make bench   all benchmarks (bench-worker, bench-gateway; ARGS=--quick for short runs)"
+	@echo "make bench-webhook   webhook deliveries/s with 1 and 2 dispatchers (PostgreSQL)"
 	@echo "make test-live-consul   discovery scenarios against a real agent at CONSUL_HTTP_ADDR"
 
 # The system set-up (Debian packages: compiler, cmake, redis-server, postgresql, prometheus;
@@ -52,6 +53,9 @@ bench-worker: install
 
 bench-gateway: install
 	$(UV) run --no-sync python bench/gateway_bench.py $(ARGS)
+
+bench-webhook: install
+	$(UV) run --no-sync python bench/webhook_bench.py $(ARGS)
 
 test-live-consul: install
 	$(UV) run --no-sync pytest -m live_consul $(PYTEST_ARGS)
