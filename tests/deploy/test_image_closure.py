@@ -23,8 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from tests.deploy.adapter import series_of_service
 from tests.deploy.dockerfiles import ROOT, SERVICES, package_module, parse
 from tests.support.procs import free_port, wait_ready
 
@@ -191,6 +194,10 @@ def test_service_starts_from_its_image_closure_alone(
             wait_ready(f"http://127.0.0.1:{port}", proc, timeout=240)
         except Exception as exc:
             pytest.fail(f"{exc}\n--- {service} log ---\n{log_path.read_text()[-6000:]}")
+        # What the prometheus-adapter rules in k8s/addons read, the running service exports.
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        names = {s.name for f in text_string_to_metric_families(scraped) for s in f.samples}
+        assert set(series_of_service(service)) <= names
         proc.send_signal(signal.SIGTERM)  # the images' STOPSIGNAL
         # uvicorn re-raises the signal once it has shut down cleanly.
         assert proc.wait(timeout=60) in (0, -signal.SIGTERM), log_path.read_text()[-6000:]

@@ -203,3 +203,15 @@ def test_build_context_holds_what_the_dockerfiles_copy_and_no_more() -> None:
         "charts/switchyard/values.yaml",
     ):
         assert is_ignored(path), f"{path} is sent to the image build"
+
+
+def test_dockerfiles_agree_on_python_and_uv() -> None:
+    """The per-service Dockerfiles repeat their build on purpose (one per service, each
+    buildable alone); their pins must not drift apart."""
+    for arg in ("PYTHON_IMAGE", "UV_IMAGE"):
+        pins = {s: parse(dockerfile_path(s)).global_args[arg] for s in SERVICES}
+        assert len(set(pins.values())) == 1, f"{arg} differs: {pins}"
+    worker = parse(dockerfile_path("model-worker")).global_args
+    python_version = worker["PYTHON_IMAGE"].split(":")[1].split("-")[0]
+    assert worker["PYTHON_VERSION"] == python_version, "the CUDA variant's Python drifts"
+    assert worker["PYTHON_BUILD_IMAGE"] == f"python:{python_version}-bookworm"
