@@ -19,7 +19,9 @@ CONTEXT = 512
 
 
 @pytest.fixture(scope="module")
-def small_context(stateful: Stateful, tmp_path_factory) -> Iterator[openai.OpenAI]:
+def small_worker(
+    stateful: Stateful, tmp_path_factory
+) -> Iterator[tuple[openai.OpenAI, ServiceProcess]]:
     """A worker with a 512-token context behind its own gateway (same session service)."""
     tmp = tmp_path_factory.mktemp("small-context")
     port = free_port()
@@ -29,13 +31,15 @@ def small_context(stateful: Stateful, tmp_path_factory) -> Iterator[openai.OpenA
         tmp / "worker.log", port,
     ).wait_ready()  # fmt: skip
     gateway = start_stateful_gateway(tmp, worker.url, stateful.session.url)
-    yield openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=KEY, max_retries=0)
+    yield openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=KEY, max_retries=0), worker
     gateway.stop()
     worker.stop()
 
 
-def test_truncation_disabled_and_auto_with_real_counts(small_context: openai.OpenAI) -> None:
-    client = small_context
+def test_truncation_disabled_and_auto_with_real_counts(
+    small_worker: tuple[openai.OpenAI, ServiceProcess],
+) -> None:
+    client, _ = small_worker
     conv = client.conversations.create()
     client.conversations.items.create(
         conv.id, items=[{"role": "user", "content": f"{i}: {LONG}"} for i in range(10)]
@@ -51,6 +55,29 @@ def test_truncation_disabled_and_auto_with_real_counts(small_context: openai.Ope
     assert turn.truncation == "auto"
     # The refused turn stored nothing; the truncated one stored its input and output.
     assert len(list(client.conversations.items.list(conv.id))) == 12
+
+
+def test_worker_failing_mid_turn_stores_nothing(
+    small_worker: tuple[openai.OpenAI, ServiceProcess],
+) -> None:
+    """Runs after the other small-worker test: it kills that worker."""
+    client, worker = small_worker
+    conv = client.conversations.create(items=[{"role": "user", "content": "Hello."}])
+    kinds = []
+    stream = client.responses.create(model=MODEL, input="Write a long story about a dragon.",
+                                     conversation=conv.id, stream=True, max_output_tokens=400,
+                                     temperature=0)  # fmt: skip
+    for event in stream:
+        kinds.append(event.type)
+        if event.type == "response.output_text.delta" and worker.proc.poll() is None:
+            worker.proc.kill()  # mid-generation
+        if event.type == "response.failed":
+            failed_id = event.response.id
+    assert kinds[-1] == "response.failed" and "response.output_text.delta" in kinds
+    # Nothing of the turn was stored: not the response, not its items.
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(failed_id)
+    assert [m.content[0].text for m in client.conversations.items.list(conv.id)] == ["Hello."]
 
 
 def test_out_of_scope_parameters_are_400_naming_them(stateful: Stateful) -> None:
