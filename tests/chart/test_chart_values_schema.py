@@ -78,3 +78,20 @@ def test_schema_enums_match_the_worker() -> None:
     assert sorted(backend) == sorted(get_args(BackendName))
     engines = schema["$defs"]["pool"]["properties"]["engine"]["properties"]["kind"]["enum"]
     assert sorted(engines) == ["", "llamacpp-server", "tgi", "vllm"]
+
+
+RENDER_REFUSES = {
+    "two pools, one name": {
+        "modelWorker": {"pools": [{"name": "a", "model": "m"}, {"name": "a", "model": "n"}]}
+    },
+    "pool min above max": _pool(autoscaling={"enabled": True, "minReplicas": 5, "maxReplicas": 2}),
+    "keda min above max": _pool(keda={"enabled": True, "minReplicaCount": 3, "maxReplicaCount": 1}),
+    "gateway min above max": {"gateway": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(RENDER_REFUSES))
+def test_render_refuses_what_the_schema_cannot_say(chart, case: str) -> None:
+    chart.validate_schema(RENDER_REFUSES[case])
+    with pytest.raises(helm.HelmError):
+        chart.render(RENDER_REFUSES[case], name="rel", namespace="sy")

@@ -216,6 +216,7 @@ spec:
 {{- define "switchyard.service.hpa" -}}
 {{- include "switchyard.ctx" . -}}
 {{- $a := .values.autoscaling -}}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) }}{{ fail (printf "%s.autoscaling: minReplicas > maxReplicas" .key) }}{{ end -}}
 {{- if $a.enabled -}}
 {{- $metrics := list (dict "type" "Resource" "resource" (dict "name" "cpu" "target" (dict "type" "Utilization" "averageUtilization" $a.targetCPUUtilizationPercentage))) -}}
 {{- if $a.inFlight.enabled -}}

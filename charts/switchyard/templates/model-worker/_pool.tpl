@@ -24,6 +24,21 @@ over poolDefaults and sets component, p, name, selector, engine, gpu and prefix.
 {{- end -}}
 {{- end -}}
 
+{{/* What the schema cannot say: pool names are unique, autoscaling bounds are ordered. */}}
+{{- define "switchyard.pools.validate" -}}
+{{- $seen := dict -}}
+{{- range $pool := .Values.modelWorker.pools -}}
+{{- if hasKey $seen $pool.name }}{{ fail (printf "modelWorker.pools: the name %q is used twice" $pool.name) }}{{ end -}}
+{{- $_ := set $seen $pool.name true -}}
+{{- $ctx := dict "root" $ "pool" $pool -}}
+{{- include "switchyard.poolCtx" $ctx -}}
+{{- $a := $ctx.p.autoscaling -}}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) }}{{ fail (printf "modelWorker.pools[%s].autoscaling: minReplicas > maxReplicas" $pool.name) }}{{ end -}}
+{{- $k := $ctx.p.keda -}}
+{{- if gt (int $k.minReplicaCount) (int $k.maxReplicaCount) }}{{ fail (printf "modelWorker.pools[%s].keda: minReplicaCount > maxReplicaCount" $pool.name) }}{{ end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The model as a label value, when it is a valid one (else empty: the gateway's probes tell). */}}
 {{- define "switchyard.modelLabel" -}}
 {{- if regexMatch "^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$" . }}{{ . }}{{ end -}}
