@@ -296,7 +296,7 @@ def test_config_changes_roll_the_pods() -> None:
 def test_scheduling_knobs_reach_the_pods() -> None:
     r = rendered_scenario("gpu-pools")
     spec = r.get("Deployment", "rel-switchyard-model-worker-llama-8b")["spec"]["template"]["spec"]
-    assert spec["priorityClassName"] == "inference-high"
+    assert spec["priorityClassName"] == "switchyard-serving"
     assert {t["topologyKey"] for t in spec["topologySpreadConstraints"]} == {
         "kubernetes.io/hostname",
         "topology.kubernetes.io/zone",
