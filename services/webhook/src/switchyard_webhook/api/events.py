@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
 
 from switchyard_webhook.api.deps import (
     DbDep,
@@ -19,7 +20,7 @@ from switchyard_webhook.api.deps import (
     require_internal_token,
 )
 from switchyard_webhook.event_types import check_event_type
-from switchyard_webhook.outbox import publish
+from switchyard_webhook.outbox import Published, publish
 
 router = APIRouter(tags=["events"], dependencies=[Depends(require_internal_token)])
 
@@ -45,8 +46,14 @@ async def publish_event(
 ) -> dict[str, Any]:
     event_type = check_event_type(body.type, "type")
     tenant = body.tenant or settings.operator_tenant
-    async with db.write() as conn:
-        published = await publish(conn, tenant, event_type, body.data, now, body.id)
+    try:
+        async with db.write() as conn:
+            published = await publish(conn, tenant, event_type, body.data, now, body.id)
+    except IntegrityError:
+        if body.id is None:
+            raise
+        # The same id published twice at once: the other copy was stored.
+        published = Published(body.id, 0, duplicate=True)
     if not published.duplicate:
         request.app.state.metrics.events.labels(event_type).inc()
     if dispatcher is not None and published.deliveries:
