@@ -3,6 +3,7 @@ service is down, and counts what it drops."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -78,3 +79,14 @@ async def test_a_retried_event_id_is_stored_once(tmp_path: Path) -> None:
         await service.publish("batch.failed", {"id": "b2"})
         got = await receiver.wait_accepted(2)
         assert sorted(json.loads(g.body)["data"]["id"] for g in got) == ["b1", "b2"]
+
+
+async def test_publish_from_another_thread_reaches_the_queue() -> None:
+    registry = CollectorRegistry()
+    publisher = WebhookPublisher(f"http://127.0.0.1:{free_port()}", registry, max_queue=4)
+    publisher.start()
+    handed = await asyncio.to_thread(publisher.publish, "switchyard.circuit.closed", {"i": 1})
+    assert handed
+    # Nothing listens: at shutdown the event (queued or being retried) is dropped, counted.
+    await publisher.aclose(drain_seconds=0.1)
+    assert dropped(registry, "shutdown") == 1

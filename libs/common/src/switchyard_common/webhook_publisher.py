@@ -80,11 +80,27 @@ class WebhookPublisher:
         self._headers = {"authorization": f"Bearer {token}"} if token else {}
         self._retry = (retry_initial_seconds, retry_max_seconds)
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def publish(self, event_type: str, data: dict[str, Any], tenant: str | None = None) -> bool:
-        """Queue one event; never waits. False when the queue was full (the event is dropped)."""
+        """Queue one event; never waits. False when the queue was full (the event is dropped).
+        From another thread (a callback run off the event loop) it is handed to the loop,
+        and True means only that it was handed over."""
+        event = QueuedEvent(event_type, data, tenant)
+        if self._loop is not None and not self._on_loop():
+            self._loop.call_soon_threadsafe(self._put, event)
+            return True
+        return self._put(event)
+
+    def _on_loop(self) -> bool:
         try:
-            self._queue.put_nowait(QueuedEvent(event_type, data, tenant))
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _put(self, event: QueuedEvent) -> bool:
+        try:
+            self._queue.put_nowait(event)
         except asyncio.QueueFull:
             self.metrics.dropped.labels("queue_full").inc()
             return False
@@ -92,6 +108,7 @@ class WebhookPublisher:
         return True
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="webhook-publisher")
 
     async def aclose(self, drain_seconds: float = 2.0) -> None:
@@ -112,6 +129,9 @@ class WebhookPublisher:
             event = await self._queue.get()
             try:
                 await self._send(event)
+            except asyncio.CancelledError:
+                self.metrics.dropped.labels("shutdown").inc()  # still unsent at shutdown
+                raise
             finally:
                 self._queue.task_done()
                 self.metrics.queued.set(self._queue.qsize())
