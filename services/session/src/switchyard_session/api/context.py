@@ -3,12 +3,11 @@ the gateway writes back the counts it had to compute."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
+from starlette.responses import Response
 
-from switchyard_common.errors import InvalidRequestError
+from switchyard_common.errors import InvalidRequestError, json_response
 from switchyard_session.api.deps import StoreDep, TenantDep
 
 router = APIRouter(prefix="/v1", tags=["context"])
@@ -42,21 +41,21 @@ class TokenCounts(BaseModel):
 
 
 @router.post("/context")
-async def build_context(body: ContextRequest, store: StoreDep, tenant: TenantDep) -> dict[str, Any]:
-    return await store.context(
-        tenant,
-        body.model,
-        conversation_id=body.conversation,
-        previous_response_id=body.previous_response_id,
-        budget=body.budget,
+async def build_context(body: ContextRequest, store: StoreDep, tenant: TenantDep) -> Response:
+    return json_response(
+        await store.context(
+            tenant,
+            body.model,
+            conversation_id=body.conversation,
+            previous_response_id=body.previous_response_id,
+            budget=body.budget,
+        )
     )
 
 
 @router.post("/token_counts")
-async def write_token_counts(
-    body: TokenCounts, store: StoreDep, tenant: TenantDep
-) -> dict[str, Any]:
+async def write_token_counts(body: TokenCounts, store: StoreDep, tenant: TenantDep) -> Response:
     updated = await store.write_token_counts(
         tenant, body.model, {c.ref: c.tokens for c in body.counts}
     )
-    return {"object": "token_counts", "updated": updated}
+    return json_response({"object": "token_counts", "updated": updated})

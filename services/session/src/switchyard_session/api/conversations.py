@@ -6,7 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
+from switchyard_common.errors import json_response
 from switchyard_session.api.deps import IdempotencyKey, StoreDep, TenantDep
 from switchyard_session.items import check_metadata, message_items
 
@@ -29,21 +31,23 @@ class ConversationUpdate(BaseModel):
 @router.post("")
 async def create_conversation(
     body: ConversationCreate, store: StoreDep, tenant: TenantDep, key: IdempotencyKey = None
-) -> dict[str, Any]:
-    return await store.create_conversation(
-        tenant,
-        message_items(body.items or []),
-        check_metadata(body.metadata),
-        ttl_seconds=body.ttl_seconds,
-        idempotency_key=key,
+) -> Response:
+    return json_response(
+        await store.create_conversation(
+            tenant,
+            message_items(body.items or []),
+            check_metadata(body.metadata),
+            ttl_seconds=body.ttl_seconds,
+            idempotency_key=key,
+        )
     )
 
 
 @router.get("/{conversation_id}")
 async def retrieve_conversation(
     conversation_id: str, store: StoreDep, tenant: TenantDep
-) -> dict[str, Any]:
-    return await store.get_conversation(tenant, conversation_id)
+) -> Response:
+    return json_response(await store.get_conversation(tenant, conversation_id))
 
 
 @router.post("/{conversation_id}")
@@ -53,14 +57,14 @@ async def update_conversation(
     store: StoreDep,
     tenant: TenantDep,
     key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    return await store.update_conversation(
-        tenant, conversation_id, check_metadata(body.metadata), idempotency_key=key
+) -> Response:
+    return json_response(
+        await store.update_conversation(
+            tenant, conversation_id, check_metadata(body.metadata), idempotency_key=key
+        )
     )
 
 
 @router.delete("/{conversation_id}")
-async def delete_conversation(
-    conversation_id: str, store: StoreDep, tenant: TenantDep
-) -> dict[str, Any]:
-    return await store.delete_conversation(tenant, conversation_id)
+async def delete_conversation(conversation_id: str, store: StoreDep, tenant: TenantDep) -> Response:
+    return json_response(await store.delete_conversation(tenant, conversation_id))

@@ -6,7 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
+from switchyard_common.errors import json_response
 from switchyard_session.api.deps import After, IdempotencyKey, Limit, Order, StoreDep, TenantDep
 from switchyard_session.items import message_items
 
@@ -27,9 +29,11 @@ async def create_items(
     store: StoreDep,
     tenant: TenantDep,
     key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    return await store.append_items(
-        tenant, conversation_id, message_items(body.items), idempotency_key=key
+) -> Response:
+    return json_response(
+        await store.append_items(
+            tenant, conversation_id, message_items(body.items), idempotency_key=key
+        )
     )
 
 
@@ -41,19 +45,21 @@ async def list_items(
     after: After = None,
     limit: Limit = 20,
     order: Order = "desc",
-) -> dict[str, Any]:
-    return await store.list_items(tenant, conversation_id, after=after, limit=limit, order=order)
+) -> Response:
+    return json_response(
+        await store.list_items(tenant, conversation_id, after=after, limit=limit, order=order)
+    )
 
 
 @router.get("/{item_id}")
 async def retrieve_item(
     conversation_id: str, item_id: str, store: StoreDep, tenant: TenantDep
-) -> dict[str, Any]:
-    return await store.get_item(tenant, conversation_id, item_id)
+) -> Response:
+    return json_response(await store.get_item(tenant, conversation_id, item_id))
 
 
 @router.delete("/{item_id}")
 async def delete_item(
     conversation_id: str, item_id: str, store: StoreDep, tenant: TenantDep
-) -> dict[str, Any]:
-    return await store.delete_item(tenant, conversation_id, item_id)
+) -> Response:
+    return json_response(await store.delete_item(tenant, conversation_id, item_id))

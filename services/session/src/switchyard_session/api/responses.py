@@ -6,7 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
+from switchyard_common.errors import json_response
 from switchyard_session.api.deps import After, IdempotencyKey, Limit, Order, StoreDep, TenantDep
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
@@ -31,25 +33,27 @@ class TurnRecord(BaseModel):
 @router.post("")
 async def record_turn(
     body: TurnRecord, store: StoreDep, tenant: TenantDep, key: IdempotencyKey = None
-) -> dict[str, Any]:
-    return await store.store_response(
-        tenant,
-        body.response,
-        [item.model_dump() for item in body.input_items],
-        store=body.store,
-        tokens=body.tokens,
-        idempotency_key=key,
+) -> Response:
+    return json_response(
+        await store.store_response(
+            tenant,
+            body.response,
+            [item.model_dump() for item in body.input_items],
+            store=body.store,
+            tokens=body.tokens,
+            idempotency_key=key,
+        )
     )
 
 
 @router.get("/{response_id}")
-async def retrieve_response(response_id: str, store: StoreDep, tenant: TenantDep) -> dict[str, Any]:
-    return await store.get_response(tenant, response_id)
+async def retrieve_response(response_id: str, store: StoreDep, tenant: TenantDep) -> Response:
+    return json_response(await store.get_response(tenant, response_id))
 
 
 @router.delete("/{response_id}")
-async def delete_response(response_id: str, store: StoreDep, tenant: TenantDep) -> dict[str, Any]:
-    return await store.delete_response(tenant, response_id)
+async def delete_response(response_id: str, store: StoreDep, tenant: TenantDep) -> Response:
+    return json_response(await store.delete_response(tenant, response_id))
 
 
 @router.get("/{response_id}/input_items")
@@ -60,5 +64,7 @@ async def list_input_items(
     after: After = None,
     limit: Limit = 20,
     order: Order = "desc",
-) -> dict[str, Any]:
-    return await store.list_input_items(tenant, response_id, after=after, limit=limit, order=order)
+) -> Response:
+    return json_response(
+        await store.list_input_items(tenant, response_id, after=after, limit=limit, order=order)
+    )
