@@ -7,7 +7,7 @@ ARGS ?=
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export UV_LINK_MODE ?= copy
 
-.PHONY: help bootstrap install run test lint fmt bench bench-worker bench-gateway bench-webhook test-live-consul clean
+.PHONY: help bootstrap install run test lint fmt bench bench-worker bench-gateway bench-webhook bench-session test-live-consul clean
 
 help:
 	@echo "make run     start the whole platform locally (ARGS='--port 9000' to pass options)"
@@ -17,6 +17,7 @@ help:
 	@echo "make fmt     format the code"
 	@echo "make bench   all benchmarks (bench-worker, bench-gateway; ARGS=--quick for short runs)"
 	@echo "make bench-webhook   webhook deliveries/s with 1 and 2 dispatchers (PostgreSQL)"
+	@echo "make bench-session   session appends/s, context build p50/p99, gateway turn overhead (PostgreSQL)"
 	@echo "make test-live-consul   discovery scenarios against a real agent at CONSUL_HTTP_ADDR"
 
 # The system set-up (Debian packages: compiler, cmake, redis-server, postgresql, prometheus;
@@ -56,6 +57,9 @@ bench-gateway: install
 
 bench-webhook: install
 	$(UV) run --no-sync python bench/webhook_bench.py $(ARGS)
+
+bench-session: install
+	$(UV) run --no-sync python bench/session_bench.py $(ARGS)
 
 test-live-consul: install
 	$(UV) run --no-sync pytest -m live_consul $(PYTEST_ARGS)

@@ -91,6 +91,12 @@ async def timed_calls(
 
 async def appends(url: str, total: int) -> None:
     async with httpx.AsyncClient(base_url=url, headers=TENANT, timeout=60) as http:
+
+        async def probe() -> None:
+            (await http.get("/healthz")).raise_for_status()
+
+        latencies, _ = await timed_calls(probe, total, 1)
+        print(f"reference: GET /healthz of the session service   {percentiles(latencies)}")
         for concurrency in (1, 32):
             conv = (await http.post("/v1/conversations", json={})).json()["id"]
 
@@ -108,13 +114,12 @@ async def context_builds(url: str, samples: int, budget: int) -> None:
     async with httpx.AsyncClient(base_url=url, headers=TENANT, timeout=60) as http:
         for size in (10, 1_000, 10_000):
             conv = (await http.post("/v1/conversations", json={})).json()["id"]
-            batch = [{"role": "user", "content": "a line of about ten tokens in the history"}]
+            line = {"role": "user", "content": "a line of about ten tokens in the history"}
+            per_call = min(size, 20)
             await asyncio.gather(*(
-                http.post(f"/v1/conversations/{conv}/items", json={"items": batch * 20})
-                for _ in range(size // 20 or 1)
+                http.post(f"/v1/conversations/{conv}/items", json={"items": [line] * per_call})
+                for _ in range(size // per_call)
             ))  # fmt: skip
-            if size < 20:
-                await http.post(f"/v1/conversations/{conv}/items", json={"items": batch * 9})
             full = await http.post("/v1/context", json={"model": MODEL, "conversation": conv})
             refs = [e["ref"] for e in full.json()["items"]]
             for start in range(0, len(refs), 5_000):
