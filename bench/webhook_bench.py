@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -27,6 +28,12 @@ from switchyard_cli.processes import ChildProcess, free_port  # noqa: E402
 from tests.support.postgres import start_postgres  # noqa: E402
 
 EVENT = "batch.completed"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def webhook_process(logs: Path, name: str, database_url: str, dispatcher: bool) -> ChildProcess:
@@ -82,6 +89,7 @@ def run(server: object, logs: Path, receiver: str, args: argparse.Namespace, k: 
         webhook_process(logs, f"dispatcher-{k}-{i}", database_url, dispatcher=True)
         for i in range(k)
     ]
+    started_cpu = sum(cpu_seconds(d.pid) for d in dispatchers)  # start-up, not delivery
     try:
         deadline = time.time() + args.timeout
         while time.time() < deadline:
@@ -91,6 +99,7 @@ def run(server: object, logs: Path, receiver: str, args: argparse.Namespace, k: 
             time.sleep(0.2)
         time.sleep(1.0)  # late duplicates, if any, would arrive now
         stats = httpx.get(f"{receiver}/stats").json()
+        cpu = sum(cpu_seconds(d.pid) for d in dispatchers) - started_cpu
     finally:
         for d in dispatchers:
             d.stop()
@@ -102,6 +111,8 @@ def run(server: object, logs: Path, receiver: str, args: argparse.Namespace, k: 
         "duplicates": stats["duplicates"],
         "seconds": round(span, 2),
         "per_second": round(stats["unique"] / span, 1),
+        # Load-independent: deliveries per second of dispatcher CPU (after start-up).
+        "per_cpu_second": round(stats["unique"] / cpu, 1),
     }
 
 
@@ -135,11 +146,12 @@ def main() -> None:
     finally:
         receiver.stop()
         server.stop("immediate")
-    print("\n| dispatchers | deliveries | delivered | duplicates | seconds | deliveries/s |")
-    print("|---|---|---|---|---|---|")
+    print("\n| dispatchers | deliveries | delivered | duplicates | seconds | deliveries/s "
+          "| per CPU-second |\n|---|---|---|---|---|---|---|")  # fmt: skip
     for r in results:
         print(f"| {r['dispatchers']} | {r['deliveries']} | {r['delivered']} | "
-              f"{r['duplicates']} | {r['seconds']} | {r['per_second']} |")  # fmt: skip
+              f"{r['duplicates']} | {r['seconds']} | {r['per_second']} "
+              f"| {r['per_cpu_second']} |")  # fmt: skip
     out = results_dir / f"webhook-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"\nresults: {out}\nlogs: {logs}")

@@ -109,12 +109,17 @@ class Dispatcher:
 
     async def _run(self) -> None:
         settings = self.settings
+        # While attempts are in flight, claim only once this many slots are free: one claim
+        # per finished attempt would be a query per delivery.
+        low_water = max(
+            1, min(settings.dispatcher_batch_size, settings.dispatcher_concurrency) // 4
+        )
         while True:
             self._wake.clear()
             free = settings.dispatcher_concurrency - len(self._tasks)
             wanted = min(free, settings.dispatcher_batch_size)
             claimed = 0
-            if wanted > 0:
+            if wanted >= low_water or (wanted > 0 and not self._tasks):
                 try:
                     claimed = await self._claim(wanted)
                 except Exception as exc:
