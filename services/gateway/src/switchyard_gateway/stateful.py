@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from switchyard_common.http import HttpClientConfig, create_http_client
-from switchyard_gateway.api import conversations, responses
+from switchyard_gateway.api import conversations, responses, responses_socket
 from switchyard_gateway.forwarding import Forwarder
 from switchyard_gateway.handling import Gateway
 from switchyard_gateway.policies import SessionAffinity
@@ -50,6 +50,7 @@ def install_stateful(
         session_token = settings.session_token.get_secret_value()
     app.include_router(conversations.router)
     app.include_router(responses.router)
+    app.include_router(responses_socket.router)
     gateway_lifespan = app.router.lifespan_context
 
     @asynccontextmanager

@@ -10,7 +10,8 @@ client that chains on it right away finds it.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from switchyard_common.sse import EventStreamResponse
 from switchyard_gateway.forwarding import Forwarder
 from switchyard_gateway.keys import ApiKey
 from switchyard_gateway.outcome import Outcome
-from switchyard_gateway.responses.events import EventWriter
+from switchyard_gateway.responses.events import Event, EventWriter, sse
 from switchyard_gateway.responses.objects import TurnResponse, TurnResult, status_of
 from switchyard_gateway.responses.request import TurnRequest
 from switchyard_gateway.responses.window import Tokenizer, Window, build_window
@@ -76,6 +77,26 @@ def _sse_payloads(buffer: bytearray, chunk: bytes) -> list[Any]:
     return payloads
 
 
+@dataclass
+class Started:
+    """A turn whose chat completion the worker has begun to answer."""
+
+    turn: TurnRequest
+    key: ApiKey
+    window: Window
+    response: TurnResponse
+    upstream: Response
+    idempotency_key: str | None
+
+
+async def _as_sse(events: AsyncGenerator[Event, None]) -> AsyncIterator[bytes]:
+    try:
+        async for event in events:
+            yield sse(event)
+    finally:
+        await events.aclose()
+
+
 class Turns:
     """Runs turns; the gateway's lifespan owns it (``sessions`` None: stateless only)."""
 
@@ -92,6 +113,15 @@ class Turns:
         self.charge = charge
 
     async def run(self, turn: TurnRequest, key: ApiKey, idempotency_key: str | None) -> Response:
+        """One turn over HTTP: the Response JSON, or its events as SSE."""
+        started = await self.start(turn, key, idempotency_key)
+        if isinstance(started.upstream, EventStreamResponse):
+            return EventStreamResponse(_as_sse(self.events(started)))
+        return json_response(await self.complete(started))
+
+    async def start(self, turn: TurnRequest, key: ApiKey, idempotency_key: str | None) -> Started:
+        """Build the context window and send the chat completion; errors (unknown ids,
+        context too long, workers busy) are raised before anything is answered."""
         if turn.stateful and self.sessions is None:
             raise SessionUnavailableError()
         model = self.forwarder.resolve(turn.model)
@@ -105,11 +135,11 @@ class Turns:
         if answer.status_code != 200:
             raise _relayed(answer)
         response = TurnResponse(turn, outcome.model or model)
-        if isinstance(answer, EventStreamResponse):
-            return EventStreamResponse(
-                self._stream(turn, key, window, response, answer, idempotency_key)
-            )
-        completion = orjson.loads(bytes(answer.body))
+        return Started(turn, key, window, response, answer, idempotency_key)
+
+    async def complete(self, started: Started) -> dict[str, Any]:
+        """A whole answer: the final Response, recorded."""
+        completion = orjson.loads(bytes(started.upstream.body))
         choice = completion["choices"][0]
         usage = completion.get("usage") or {}
         result = TurnResult(
@@ -118,38 +148,27 @@ class Turns:
             input_tokens=int(usage.get("prompt_tokens", 0)),
             output_tokens=int(usage.get("completion_tokens", 0)),
         )
-        self.charge(key, result.input_tokens + result.output_tokens)
-        final = response.body(status_of(result), result)
-        final = await self._record(turn, key, window, final, idempotency_key)
-        return json_response(final)
+        self.charge(started.key, result.input_tokens + result.output_tokens)
+        final = started.response.body(status_of(result), result)
+        return await self._record(started, final)
 
-    async def _record(
-        self,
-        turn: TurnRequest,
-        key: ApiKey,
-        window: Window,
-        final: dict[str, Any],
-        idempotency_key: str | None,
-    ) -> dict[str, Any]:
+    async def _record(self, started: Started, final: dict[str, Any]) -> dict[str, Any]:
         """Record the finished turn; returns the response to answer (with an Idempotency-Key
         already used: the first one)."""
+        turn = started.turn
         if self.sessions is None or not (turn.store or turn.conversation):
             return final
         return await self.sessions.record_turn(
-            key.tenant, final, turn.input_items, store=turn.store, tokens=window.input_tokens,
-            idempotency_key=idempotency_key,
+            started.key.tenant, final, turn.input_items, store=turn.store,
+            tokens=started.window.input_tokens, idempotency_key=started.idempotency_key,
         )  # fmt: skip
 
-    async def _stream(
-        self,
-        turn: TurnRequest,
-        key: ApiKey,
-        window: Window,
-        response: TurnResponse,
-        upstream: EventStreamResponse,
-        idempotency_key: str | None,
-    ) -> AsyncIterator[bytes]:
-        writer = EventWriter(response)
+    async def events(self, started: Started) -> AsyncGenerator[Event, None]:
+        """A streamed answer as the Responses events; closing it early (the client left)
+        drops the worker's stream, which stops the generation and frees its slot."""
+        upstream = started.upstream
+        assert isinstance(upstream, EventStreamResponse)
+        writer = EventWriter(started.response)
         result = TurnResult()
         text: list[str] = []
         buffer = bytearray()
@@ -172,9 +191,9 @@ class Turns:
                         if choice.get("finish_reason"):
                             result.finish_reason = choice["finish_reason"]
             result.text = "".join(text)
-            self.charge(key, result.input_tokens + result.output_tokens)
+            self.charge(started.key, result.input_tokens + result.output_tokens)
             closing, final = writer.closing(result)
-            await self._record(turn, key, window, final, idempotency_key)
+            await self._record(started, final)
             for event in closing:
                 yield event
         except (UpstreamError, SessionUnavailableError, RelayedError) as exc:
