@@ -203,3 +203,24 @@ async def test_another_tenants_ids_are_not_found(tmp_path: Path) -> None:
         still = await service.client().webhooks.retrieve(mine.id)
         assert still.name == "mine" and still.signing_secret_hint == mine.signing_secret_hint
         assert len(receiver.received) == 1  # no test event, no replay reached it
+
+
+async def test_events_past_retention_are_deleted_once_delivered(tmp_path: Path) -> None:
+    offset = [0.0]
+    clock = lambda: time.time() + offset[0]  # noqa: E731
+    settings = fast_settings(tmp_path, retention_seconds=3600, retry_schedule_seconds=[1e6])
+    async with run_receiver() as receiver, webhook_service(settings, clock=clock) as service:
+        endpoint = await service.client().webhooks.create(
+            name="r", url=receiver.url, event_types=["batch.failed"]
+        )
+        await service.publish("batch.failed", {"id": "b1"})
+        await service.dispatcher.wait_outcomes(lambda o: o["succeeded"] >= 1, within=20)
+        receiver.status = 500
+        await service.publish("batch.failed", {"id": "b2"})  # fails: stays open
+        await service.dispatcher.wait_outcomes(lambda o: o["failed"] >= 1, within=20)
+        assert await service.dispatcher.prune() == 0  # nothing old yet
+        offset[0] = 7200
+        assert await service.dispatcher.prune() == 1  # the delivered one, not the open one
+        left = await service.deliveries(endpoint.id)
+        assert [json.loads(r.body)["data"]["id"] for r in receiver.accepted] == ["b1"]
+        assert len(left) == 1 and left[0]["status"] == "pending"

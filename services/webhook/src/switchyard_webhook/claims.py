@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchyard_webhook.endpoints import signing_secrets
@@ -217,3 +217,19 @@ async def stats(conn: AsyncConnection) -> tuple[float | None, int, int]:
         select(func.count()).select_from(endpoints).where(endpoints.c.status == "disabled")
     )
     return oldest, int(dead or 0), int(disabled or 0)
+
+
+async def prune(conn: AsyncConnection, before: float, limit: int) -> int:
+    """Delete up to ``limit`` events created before ``before`` with no open delivery (their
+    deliveries go with them); how many went."""
+    still_open = (
+        select(deliveries.c.id)
+        .where(deliveries.c.event_id == events.c.id, deliveries.c.status.in_(OPEN))
+        .exists()
+    )
+    old = select(events.c.id).where(events.c.created_at < before, ~still_open).limit(limit)
+    ids = list((await conn.execute(old)).scalars())
+    if ids:
+        await conn.execute(delete(deliveries).where(deliveries.c.event_id.in_(ids)))
+        await conn.execute(delete(events).where(events.c.id.in_(ids)))
+    return len(ids)

@@ -67,6 +67,10 @@ class WebhookSettings(ServiceSettings):
     # How long the previous secret keeps signing after ``rotate_secret`` asks for a grace.
     rotation_grace_seconds: float = Field(default=24 * 3600.0, ge=0)
 
+    # Events (and their deliveries) older than this are deleted once none of their
+    # deliveries is still pending; unset: kept forever.
+    retention_seconds: float | None = Field(default=30 * 24 * 3600.0, gt=0)
+
     # --- SSRF: targets resolving into these networks may be used, over HTTP too; anything
     # else must be HTTPS to a public address. The embedded default allows localhost only;
     # clusters set it empty.

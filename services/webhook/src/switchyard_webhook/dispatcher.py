@@ -233,6 +233,14 @@ class Dispatcher:
             await publish(conn, disabled["tenant"], ENDPOINT_DISABLED, data, now)
         return outcome, disabled
 
+    async def prune(self, limit: int = 1000) -> int:
+        """Delete events past ``retention_seconds`` (one batch); how many went."""
+        if self.settings.retention_seconds is None:
+            return 0
+        before = self.clock() - self.settings.retention_seconds
+        async with self.db.write() as conn:
+            return await claims.prune(conn, before, limit)
+
     async def refresh_stats(self) -> None:
         """Update the gauges: oldest pending age, dead letters, disabled endpoints."""
         async with self.db.read() as conn:

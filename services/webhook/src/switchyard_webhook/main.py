@@ -27,12 +27,14 @@ log = logging.getLogger(__name__)
 STATS_INTERVAL_SECONDS = 5.0
 
 
-async def _refresh_stats(dispatcher: Dispatcher) -> None:
+async def _housekeeping(dispatcher: Dispatcher) -> None:
+    """Refresh the gauges and delete events past their retention, now and then."""
     while True:
         try:
             await dispatcher.refresh_stats()
+            await dispatcher.prune()
         except Exception as exc:
-            log.warning("refreshing webhook stats failed: %r", exc)
+            log.warning("webhook housekeeping failed: %r", exc)
         await asyncio.sleep(STATS_INTERVAL_SECONDS)
 
 
@@ -62,7 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     stats = None
     if settings.dispatcher_enabled:
         dispatcher.start()
-        stats = asyncio.create_task(_refresh_stats(dispatcher))
+        stats = asyncio.create_task(_housekeeping(dispatcher))
     try:
         yield
     finally:
