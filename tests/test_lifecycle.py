@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from switchyard_cli.processes import ChildProcess
+from switchyard_cli.processes import ChildProcess, NotReady
 from tests.fakes.waiting import eventually
 from tests.support.procs import free_port
 
@@ -172,3 +172,22 @@ def test_two_sigterms_right_after_spawning_leave_nothing(
     assert up.cli.alive(), up.cli.tail(40)
     _two_sigterms(up.cli.pid)
     assert_all_gone(up, cli_exit=0)
+
+
+def test_child_process_stop_reaches_its_whole_group_and_escalates(tmp_path: Path) -> None:
+    """The helper's stop: SIGTERM to the group, SIGKILL for whatever ignores it."""
+    script = "trap '' TERM; sleep 300 & echo $! > grandchild; wait"
+    child = ChildProcess("stubborn", ["sh", "-c", script], tmp_path / "log", cwd=tmp_path)
+    child.start().wait_ready(lambda: (tmp_path / "grandchild").is_file(), timeout=10)
+    grandchild = int(eventually(lambda: (tmp_path / "grandchild").read_text().strip()))
+    stat = _stat(grandchild)
+    assert stat is not None
+    assert child.stop(grace=0.5) == -signal.SIGKILL  # the shell ignored SIGTERM
+    eventually(lambda: not running((grandchild, stat[1])), timeout=10)
+
+
+def test_child_process_that_exits_is_not_ready(tmp_path: Path) -> None:
+    child = ChildProcess("quitter", [sys.executable, "-c", "print('bye')"], tmp_path / "log")
+    with pytest.raises(NotReady, match="quitter exited with code 0"):
+        child.start().wait_ready(lambda: False, timeout=30)
+    assert "bye" in child.logs()
