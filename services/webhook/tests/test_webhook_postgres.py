@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -108,3 +110,24 @@ async def test_dispatcher_killed_mid_delivery_loses_nothing(
     finally:
         if first.proc.poll() is None:
             first.stop()
+
+
+async def test_not_ready_until_migrated_by_the_migrate_command(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    database_url = postgres_server.create_database()
+    settings = fast_settings(tmp_path, database_url=database_url, dispatcher_enabled=False)
+    assert settings.migrates_at_start() is False  # PostgreSQL: the chart's Job migrates
+    async with webhook_service(settings) as service:
+        r = await service.get("/readyz")
+        assert r.status_code == 503 and r.json()["checks"]["database"] is False
+        env = {**os.environ, "SWITCHYARD_WEBHOOK_DATABASE_URL": database_url}
+        migrate = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "switchyard_webhook", "migrate", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await migrate.communicate()
+        assert migrate.returncode == 0, out.decode()
+        assert "migrated to 0001" in out.decode()
+        r = await service.get("/readyz")
+        assert r.status_code == 200 and r.json()["checks"]["database"] is True
