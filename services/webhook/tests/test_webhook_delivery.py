@@ -3,6 +3,7 @@ letters, replay, auto-disable, rotation grace, metrics, and tenant isolation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -224,3 +225,27 @@ async def test_events_past_retention_are_deleted_once_delivered(tmp_path: Path) 
         left = await service.deliveries(endpoint.id)
         assert [json.loads(r.body)["data"]["id"] for r in receiver.accepted] == ["b1"]
         assert len(left) == 1 and left[0]["status"] == "pending"
+
+
+async def test_a_slow_receiver_holds_only_its_own_slots(tmp_path: Path) -> None:
+    settings = fast_settings(
+        tmp_path, endpoint_concurrency=2, dispatcher_concurrency=4, endpoint_timeout_seconds=30
+    )
+    async with (
+        run_receiver() as slow,
+        run_receiver() as fast,
+        webhook_service(settings) as service,
+    ):
+        slow.hold = asyncio.Event()
+        for name, receiver in (("slow", slow), ("fast", fast)):
+            await service.client().webhooks.create(
+                name=name, url=receiver.url, event_types=["batch.completed"]
+            )
+        for i in range(10):
+            await service.publish("batch.completed", {"id": f"b{i}"})
+        # The fast receiver gets everything while the slow one holds its two slots.
+        await fast.wait_accepted(10)
+        assert len(slow.received) == 2
+        slow.hold.set()
+        await slow.wait_accepted(10)
+        assert len(slow.received) == 10
