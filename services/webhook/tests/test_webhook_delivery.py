@@ -249,3 +249,18 @@ async def test_a_slow_receiver_holds_only_its_own_slots(tmp_path: Path) -> None:
         slow.hold.set()
         await slow.wait_accepted(10)
         assert len(slow.received) == 10
+
+
+async def test_an_attempt_past_the_endpoint_timeout_fails_and_is_retried(tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path, endpoint_timeout_seconds=0.3)
+    async with run_receiver() as receiver, webhook_service(settings) as service:
+        receiver.hold = asyncio.Event()
+        endpoint = await service.client().webhooks.create(
+            name="r", url=receiver.url, event_types=["batch.failed"]
+        )
+        await service.publish("batch.failed", {"id": "b1"})
+        await service.dispatcher.wait_outcomes(lambda o: o["failed"] >= 1, within=20)
+        (delivery,) = await service.deliveries(endpoint.id)
+        assert "Timeout" in delivery["error"] and delivery["response_status_code"] is None
+        receiver.hold.set()
+        await service.dispatcher.wait_outcomes(lambda o: o["succeeded"] >= 1, within=20)
