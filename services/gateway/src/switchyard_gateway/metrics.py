@@ -114,6 +114,16 @@ class GatewayMetrics:
                 registry=registry,
             )
         )
+        # Label values known in advance are exported at 0 from the start, so a dashboard
+        # shows "none yet" rather than no data, and rate() sees the first event.
+        for metric, values in (
+            (self.retries, ("upstream_error", "busy")),
+            (self.cache, ("hit", "miss")),
+            (self.rejected, ("gateway", "instance")),
+            (self.dependency_errors, ("rate_limit", "cache")),
+        ):
+            for value in values:
+                metric(value)
 
 
 class HealthyInstances(Collector):

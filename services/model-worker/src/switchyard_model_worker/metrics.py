@@ -80,6 +80,8 @@ class WorkerMetrics:
             ["reason"],
             registry=registry,
         )
+        for reason in ("queue_full", "queue_timeout", "shutting_down"):
+            self.rejected.labels(reason)  # exported at 0 from the start
         self.embedding_inputs = Counter(
             "switchyard_worker_embedding_inputs", "Texts embedded.", registry=registry
         )
