@@ -76,9 +76,10 @@ def start_observed(tmp: Path) -> ObservedPlatform:
     targets = [
         Target("gateway", platform.gateway, {**base, "pod": "switchyard-gateway-0"}),
         Target("model-worker", platform.worker,
-               {**base, "pod": "switchyard-model-worker-chat-0", "model": MODEL}),
+               {**base, "pod": "switchyard-model-worker-chat-0", "model": MODEL, "pool": "chat"}),
         Target("model-worker", f"http://127.0.0.1:{embeddings_port}",
-               {**base, "pod": "switchyard-model-worker-embed-0", "model": EMBEDDINGS_MODEL}),
+               {**base, "pod": "switchyard-model-worker-embed-0", "model": EMBEDDINGS_MODEL,
+                "pool": "embed"}),
         Target("session", platform.session, {**base, "pod": "switchyard-session-0"}),
         Target("webhook", platform.webhook, {**base, "pod": "switchyard-webhook-0"}),
     ]  # fmt: skip
@@ -116,6 +117,11 @@ class Traffic:
             )
             assert sum(1 for _ in stream) > 1
             c.embeddings.create(model=EMBEDDINGS_MODEL, input=["a", "b"])
+            for _ in range(2):  # a cache miss, then a hit
+                c.chat.completions.create(
+                    model=MODEL, messages=messages, max_tokens=4, temperature=0,
+                    extra_headers={"x-switchyard-cache": "on"},
+                )  # fmt: skip
             with pytest.raises(openai.NotFoundError):
                 c.chat.completions.create(model="no-such-model", messages=messages)
         with openai.OpenAI(base_url=p.base_url, api_key=self.limited_key, max_retries=0) as t:

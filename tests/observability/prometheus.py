@@ -62,7 +62,13 @@ class Prometheus:
 
     def last_scrapes(self) -> list[float]:
         """When each target that is up was last scraped (the time of its ``up`` sample)."""
-        return [float(r["value"][1]) for r in self.query("timestamp(up == 1)")]
+        up = {tuple(sorted(r["metric"].items())) for r in self.query("up == 1")}
+        return [
+            float(r["value"][1])
+            for r in self.query("timestamp(up)")
+            if tuple(sorted({**r["metric"], "__name__": "up"}.items())) in up
+            or tuple(sorted(r["metric"].items())) in up
+        ]
 
     def wait_all_up(self, timeout: float = 60) -> None:
         def up() -> bool:
