@@ -57,14 +57,15 @@ def test_unloadable_model_keeps_worker_alive_but_not_ready(tmp_path: Path) -> No
 
 
 async def test_sigterm_finishes_in_flight_request_then_exits(tmp_path: Path) -> None:
-    proc = start_worker(tmp_path).wait_ready()
+    # A grace period long enough for a loaded machine (60 tokens can take a minute there).
+    proc = start_worker(tmp_path, shutdown_grace_seconds="240").wait_ready()
     async with httpx.AsyncClient(base_url=proc.url, timeout=300) as client:
         request = asyncio.create_task(
             client.post("/v1/chat/completions", json={**LONG, "max_tokens": 60})
         )
         while (await client.get("/load")).json()["in_flight"] == 0:
             await asyncio.sleep(0.01)
-        code = await asyncio.to_thread(proc.stop)
+        code = await asyncio.to_thread(proc.stop, signal.SIGTERM, 250)
         response = await request
     assert response.status_code == 200
     assert response.json()["usage"]["completion_tokens"] == 60

@@ -119,18 +119,22 @@ async def test_overload_gives_fast_429_with_retry_after(
 ) -> None:
     # A generous queue deadline: on a busy machine the queued request must not time out.
     proc = spawn_worker(max_queue="1", queue_timeout_seconds="300").wait_ready()
-    async with httpx.AsyncClient(base_url=proc.url, timeout=300) as client:
-        busy = [
-            asyncio.create_task(client.post("/v1/chat/completions", json=long_body(MODEL, 200)))
-            for _ in range(2)
-        ]
-        await wait_load(client, timeout=10, in_flight=1, queued=1)
+    async with (
+        httpx.AsyncClient(base_url=proc.url, timeout=300) as client,
+        httpx.AsyncClient(base_url=proc.url, timeout=300) as holding_client,
+    ):
+        holder = asyncio.create_task(
+            holding_client.post("/v1/chat/completions", json=long_body(MODEL))
+        )
+        await wait_load(client, in_flight=1)
+        queued = asyncio.create_task(client.post("/v1/chat/completions", json=long_body(MODEL, 2)))
+        await wait_load(client, in_flight=1, queued=1)
         started = time.monotonic()
-        rejected = await client.post("/v1/chat/completions", json=long_body(MODEL, 200))
+        rejected = await client.post("/v1/chat/completions", json=long_body(MODEL, 2))
         elapsed = time.monotonic() - started
         assert rejected.status_code == 429
         assert rejected.headers["retry-after"] == "1"
         assert rejected.json()["error"]["code"] == "overloaded"
         assert elapsed < 1.0
-        for task in busy:
-            assert (await task).status_code == 200
+        holder.cancel()  # its client leaves; the queued request runs next
+        assert (await queued).status_code == 200
