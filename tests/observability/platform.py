@@ -70,20 +70,30 @@ def start_observed(tmp: Path) -> ObservedPlatform:
     embeddings_port = free_port()
     with _env(SERVICE_ENV):
         platform = start_platform(tmp, extra=("--embeddings-port", str(embeddings_port)))
-    # What the ServiceMonitors give every series: namespace, job (the Service), pod; the
-    # model-worker's also model (relabelled from the pod's switchyard.io/model label).
+    urls = {
+        "gateway": platform.gateway,
+        "chat": platform.worker,
+        "embed": f"http://127.0.0.1:{embeddings_port}",
+        "session": platform.session,
+        "webhook": platform.webhook,
+    }
+    return ObservedPlatform(platform, scrape_targets(urls))
+
+
+def scrape_targets(urls: dict[str, str]) -> list[Target]:
+    """What the ServiceMonitors give every series: namespace, job (the Service), pod; the
+    model-worker's also model and pool (relabelled from the pod's switchyard.io/ labels)."""
     base = {"namespace": NAMESPACE}
-    targets = [
-        Target("gateway", platform.gateway, {**base, "pod": "switchyard-gateway-0"}),
-        Target("model-worker", platform.worker,
+    return [
+        Target("gateway", urls["gateway"], {**base, "pod": "switchyard-gateway-0"}),
+        Target("model-worker", urls["chat"],
                {**base, "pod": "switchyard-model-worker-chat-0", "model": MODEL, "pool": "chat"}),
-        Target("model-worker", f"http://127.0.0.1:{embeddings_port}",
+        Target("model-worker", urls["embed"],
                {**base, "pod": "switchyard-model-worker-embed-0", "model": EMBEDDINGS_MODEL,
                 "pool": "embed"}),
-        Target("session", platform.session, {**base, "pod": "switchyard-session-0"}),
-        Target("webhook", platform.webhook, {**base, "pod": "switchyard-webhook-0"}),
+        Target("session", urls["session"], {**base, "pod": "switchyard-session-0"}),
+        Target("webhook", urls["webhook"], {**base, "pod": "switchyard-webhook-0"}),
     ]  # fmt: skip
-    return ObservedPlatform(platform, targets)
 
 
 def scrape(url: str) -> str:

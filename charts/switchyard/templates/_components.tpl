@@ -250,5 +250,14 @@ spec:
       path: /metrics
       interval: {{ .root.Values.metrics.serviceMonitor.interval }}
       scrapeTimeout: {{ .root.Values.metrics.serviceMonitor.scrapeTimeout }}
+      {{- if eq .key "modelWorker" }}
+      # A worker serves one model: its series get model and pool from the pod's labels
+      # (the dashboards and alerts filter workers by them; docs/metrics.md).
+      relabelings:
+        - sourceLabels: [__meta_kubernetes_pod_label_switchyard_io_model]
+          targetLabel: model
+        - sourceLabels: [__meta_kubernetes_pod_label_switchyard_io_pool]
+          targetLabel: pool
+      {{- end }}
 {{- end }}
 {{- end -}}
