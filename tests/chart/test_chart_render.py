@@ -108,3 +108,19 @@ def test_session_and_webhook_can_be_left_out() -> None:
         kubernetes_validate.validate(obj, KUBE_VERSIONS[0], strict=True)
     gateway_np = r.get("NetworkPolicy", "rel-switchyard-gateway")
     assert "session" not in str(gateway_np) and "webhook" not in str(gateway_np)
+
+
+def test_the_package_holds_the_chart_and_nothing_else(tmp_path) -> None:
+    import tarfile
+
+    archive = helm.package(str(CHART), destination=str(tmp_path))
+    names = {n.removeprefix("switchyard/") for n in tarfile.open(archive).getnames()}
+    assert {
+        "Chart.yaml",
+        "values.yaml",
+        "values.schema.json",
+        "README.md",
+        "templates/NOTES.txt",
+    } <= names
+    assert any(n.startswith("dashboards/") and n.endswith(".json") for n in names)
+    assert not [n for n in names if n.startswith("ci/") or n.endswith(".py")]
