@@ -114,7 +114,8 @@ def test_the_package_holds_the_chart_and_nothing_else(tmp_path) -> None:
     import tarfile
 
     archive = helm.package(str(CHART), destination=str(tmp_path))
-    names = {n.removeprefix("switchyard/") for n in tarfile.open(archive).getnames()}
+    with tarfile.open(archive) as tar:
+        names = {n.removeprefix("switchyard/") for n in tar.getnames()}
     assert {
         "Chart.yaml",
         "values.yaml",
