@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.chart.render import render
 from tests.observability import dashboards as dash
-from tests.observability.catalog import parse_exposition
+from tests.observability.catalog import ROOT, parse_exposition
 from tests.observability.conftest import Observed
 from tests.observability.platform import MODEL, NAMESPACE, scrape
 from tests.observability.prometheus import PromQLError
@@ -23,6 +24,7 @@ from tests.observability.prometheus import PromQLError
 # What a user picks in Grafana; ``$__rate_interval`` covers the whole test run.
 VARIABLES = {"namespace": NAMESPACE, "model": MODEL, "__rate_interval": "5m",
              "datasource": "prometheus"}  # fmt: skip
+ADAPTER = ROOT / "k8s" / "addons" / "prometheus-adapter-values.yaml"
 SELECTOR = re.compile(r"(\w+)\{([^}]*)\}")
 
 
@@ -111,6 +113,10 @@ def used_metrics() -> dict[str, set[str]]:
             for trigger in so["spec"]["triggers"]:
                 for m in dash.metric_names(trigger["metadata"].get("query", "")):
                     used.setdefault(m, set()).add(f"ScaledObject {so['metadata']['name']}")
+    adapter = yaml.safe_load(ADAPTER.read_text())
+    for rule in adapter["rules"]["custom"]:
+        for m in dash.metric_names(rule["seriesQuery"]):
+            used.setdefault(m, set()).add("prometheus-adapter rule")
     return used
 
 
@@ -124,6 +130,7 @@ def test_every_metric_used_exists_in_the_services(observed: Observed) -> None:
     used = used_metrics()
     assert any(u.startswith("alert") for s in used.values() for u in s)
     assert any(u.startswith("HPA") for s in used.values() for u in s)
+    assert any(u.startswith("prometheus-adapter") for s in used.values() for u in s)
     missing = {m: sorted(where) for m, where in used.items() if m not in exported}
     assert not missing, f"used but not exported: {missing}"
 
