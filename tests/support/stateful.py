@@ -56,11 +56,14 @@ def start_session(tmp: Path, database_url: str) -> ServiceProcess:
     return ServiceProcess("switchyard_session", env, tmp / "session.log", port).wait_ready(60)
 
 
-def start_stateful_gateway(tmp: Path, worker_url: str, session_url: str) -> ServiceProcess:
+def start_stateful_gateway(
+    tmp: Path, worker_url: str, session_url: str, extra_workers: tuple[str, ...] | list[str] = ()
+) -> ServiceProcess:
     port = free_port()
+    workers = [{"url": url} for url in (worker_url, *extra_workers)]
     env = {
         "SWITCHYARD_GATEWAY_PORT": str(port),
-        "SWITCHYARD_GATEWAY_STATIC_WORKERS": json.dumps([{"url": worker_url}]),
+        "SWITCHYARD_GATEWAY_STATIC_WORKERS": json.dumps(workers),
         "SWITCHYARD_GATEWAY_API_KEY_HASHES": json.dumps([hash_key(KEY)]),
         "SWITCHYARD_GATEWAY_ADMIN_KEY_HASHES": json.dumps([hash_key(ADMIN_KEY)]),
         "SWITCHYARD_GATEWAY_KEYS_FILE": str(tmp / f"keys-{port}.json"),

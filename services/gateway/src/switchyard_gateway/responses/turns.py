@@ -127,14 +127,17 @@ class Turns:
         model = self.forwarder.resolve(turn.model)
         window = await build_window(turn, model, key.tenant, self.sessions, self.tokenizer)
         body = _chat_body(turn, model, window)
+        response = TurnResponse(turn, model)
         outcome = Outcome()
+        # A chain's affinity is its first response: a first turn routes on its own id.
         answer = await self.forwarder.forward(
             CHAT_PATH, orjson.dumps(body), body, model=model, tenant=key.tenant,
-            affinity=window.affinity, outcome=outcome, on_stream_end=lambda _: None,
+            affinity=window.affinity or response.id, outcome=outcome,
+            on_stream_end=lambda _: None,
         )  # fmt: skip
         if answer.status_code != 200:
             raise _relayed(answer)
-        response = TurnResponse(turn, outcome.model or model)
+        response.model = outcome.model or model
         return Started(turn, key, window, response, answer, idempotency_key)
 
     async def complete(self, started: Started) -> dict[str, Any]:
