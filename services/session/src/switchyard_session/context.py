@@ -29,7 +29,6 @@ def _entry(row: Any, model: str) -> dict[str, Any]:
 async def conversation_context(
     conn: AsyncConnection, tenant: str, conversation_id: str, model: str, budget: int | None
 ) -> dict[str, Any]:
-    await get_conversation(conn, tenant, conversation_id, param="conversation")
     c = items.c
     newest_first: list[dict[str, Any]] = []
     known = 0
@@ -37,7 +36,7 @@ async def conversation_context(
     complete = True
     while True:
         query = select(c.pk, c.seq, c.data, c.tokens).where(
-            c.owner_id == conversation_id, c.section == SECTION_CONVERSATION
+            c.owner_id == conversation_id, c.section == SECTION_CONVERSATION, c.tenant == tenant
         )
         if before is not None:
             query = query.where(c.seq < before)
@@ -52,6 +51,8 @@ async def conversation_context(
         if not complete or len(rows) < _PAGE:
             break
         before = rows[-1].seq
+    if not newest_first:  # no items: an empty conversation, or none of this tenant's (404)
+        await get_conversation(conn, tenant, conversation_id, param="conversation")
     newest_first.reverse()
     # complete: every item is here; otherwise older ones (beyond the budget) were left out.
     return {"object": "context", "items": newest_first, "complete": complete}
