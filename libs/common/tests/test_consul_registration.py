@@ -30,6 +30,7 @@ def start_session(tmp: Path, consul_url: str, **extra: str) -> ServiceProcess:
     env = {
         "SWITCHYARD_SESSION_PORT": str(port),
         "SWITCHYARD_SESSION_DATA_DIR": str(tmp / f"data-{port}"),
+        "SWITCHYARD_SESSION_AUTO_MIGRATE": "true",  # ready only once its schema is current
         "SWITCHYARD_SESSION_INSTANCE_ID": "session-0",
         "SWITCHYARD_SESSION_CONSUL__ADDRESS": consul_url,
         "SWITCHYARD_SESSION_REGISTRATION__CHECK_INTERVAL_SECONDS": "0.2",
