@@ -62,6 +62,7 @@ items = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("owner_id", "seq", name="uq_items_owner_seq"),
     Index("ix_items_owner_item", "owner_id", "item_id"),
+    Index("ix_items_owner_section_seq", "owner_id", "section", "seq"),
 )
 
 responses = Table(
