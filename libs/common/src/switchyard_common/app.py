@@ -70,6 +70,7 @@ def create_service_app(
         settings.version,
         settings.otlp_endpoint,
         settings.trace_sample_ratio,
+        settings.instance_id,
     )
     registry = CollectorRegistry()
     readiness = Readiness()

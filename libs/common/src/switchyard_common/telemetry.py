@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
+from collections.abc import Sequence
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -15,8 +18,33 @@ _configured = False
 _recording = False
 
 
+# Environment the chart sets from the Downward API; both optional.
+POD_ENV = "K8S_POD_NAME"
+NAMESPACE_ENV = "K8S_NAMESPACE_NAME"
+# GenAI semantic conventions: the operation per API route.
+GENAI_OPERATIONS = {"chat_completions": "chat", "completions": "text_completion",
+                    "embeddings": "embeddings", "responses": "chat"}  # fmt: skip
+
+
+def resource(service: str, version: str, instance_id: str | None = None) -> Resource:
+    """service.name/version/instance.id, and the k8s pod and namespace when the environment
+    names them (OTEL_RESOURCE_ATTRIBUTES is merged in too, by the SDK)."""
+    attributes: dict[str, str] = {"service.name": service, "service.version": version}
+    if instance_id:
+        attributes["service.instance.id"] = instance_id
+    if pod := os.environ.get(POD_ENV):
+        attributes["k8s.pod.name"] = pod
+    if namespace := os.environ.get(NAMESPACE_ENV):
+        attributes["k8s.namespace.name"] = namespace
+    return Resource.create(attributes)
+
+
 def setup_tracing(
-    service: str, version: str, otlp_endpoint: str | None, sample_ratio: float | None = None
+    service: str,
+    version: str,
+    otlp_endpoint: str | None,
+    sample_ratio: float | None = None,
+    instance_id: str | None = None,
 ) -> bool:
     """Install the SDK provider once per process so spans (and log trace ids) are real.
 
@@ -32,7 +60,7 @@ def setup_tracing(
         return _recording
     ratio = sample_ratio if sample_ratio is not None else (1.0 if otlp_endpoint else 0.0)
     provider = TracerProvider(
-        resource=Resource.create({"service.name": service, "service.version": version}),
+        resource=resource(service, version, instance_id),
         sampler=ParentBased(TraceIdRatioBased(ratio)),
     )
     if otlp_endpoint:
@@ -64,3 +92,31 @@ def trace_headers() -> list[tuple[str, str]]:
     if context.trace_state:
         headers.append(("tracestate", context.trace_state.to_header()))
     return headers
+
+
+def record_genai(
+    span: trace.Span,
+    route: str,
+    *,
+    request_model: str,
+    response_model: str = "",
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    finish_reasons: Sequence[str] = (),
+    first_token_ago: float | None = None,
+) -> None:
+    """OpenTelemetry GenAI attributes on a recording span (callers check ``is_recording()``
+    first, so unsampled requests pay nothing); time to first token as a span event, placed
+    ``first_token_ago`` seconds before now."""
+    span.set_attribute("gen_ai.operation.name", GENAI_OPERATIONS.get(route, route))
+    span.set_attribute("gen_ai.request.model", request_model)
+    if response_model:
+        span.set_attribute("gen_ai.response.model", response_model)
+    if input_tokens or output_tokens:
+        span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+    if finish_reasons:
+        span.set_attribute("gen_ai.response.finish_reasons", list(finish_reasons))
+    if first_token_ago is not None:
+        at = time.time_ns() - int(first_token_ago * 1e9)
+        span.add_event("gen_ai.first_token", timestamp=at)

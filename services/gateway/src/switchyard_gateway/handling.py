@@ -7,12 +7,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import trace
 from starlette.requests import Request
 from starlette.responses import Response
 
 from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import OverloadedError, RateLimitError, SwitchyardError
 from switchyard_common.sse import EventStreamResponse
+from switchyard_common.telemetry import record_genai
 from switchyard_gateway.cache import CACHE_HEADER, ResponseCache, cache_key, is_deterministic
 from switchyard_gateway.forwarding import Forwarder, InstancesBusyError
 from switchyard_gateway.keys import ApiKey, KeyStore
@@ -167,6 +169,7 @@ class Gateway:
             session.decode("latin-1") if session else (user if isinstance(user, str) else None)
         )
         outcome = Outcome()
+        span = trace.get_current_span()  # the request's; records only when sampled
 
         def on_stream_end(done: Outcome) -> None:
             lease.release()
@@ -176,6 +179,8 @@ class Gateway:
             if done.first_byte_at:
                 self.metrics.ttft(label).observe(done.first_byte_at - started)
             self._account(key, done)
+            if span.is_recording():
+                _trace(span, route.name, model, done)
 
         response = await cancel_on_disconnect(
             request,
@@ -191,6 +196,8 @@ class Gateway:
         self.metrics.overhead(route.name).observe(max(0.0, overhead))
         if not isinstance(response, EventStreamResponse):
             self._account(key, outcome)
+            if span.is_recording():
+                _trace(span, route.name, model, outcome)
             if cache_id and response.status_code == 200:
                 try:
                     await self.cache.set(cache_id, bytes(response.body))
@@ -207,3 +214,13 @@ class Gateway:
         self.metrics.tokens(label, "prompt").inc(outcome.prompt_tokens)
         self.metrics.tokens(label, "completion").inc(outcome.completion_tokens)
         self.limiter.charge(key, tokens)
+
+
+def _trace(span: trace.Span, route: str, model: str, outcome: Outcome) -> None:
+    """GenAI attributes on the request's span (only a sampled one), TTFT as an event."""
+    first = outcome.first_byte_at
+    record_genai(
+        span, route, request_model=model, response_model=outcome.model,
+        input_tokens=outcome.prompt_tokens, output_tokens=outcome.completion_tokens,
+        first_token_ago=time.monotonic() - first if first else None,
+    )  # fmt: skip

@@ -16,6 +16,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from opentelemetry import trace
+
 from switchyard_common.errors import (
     InternalError,
     InvalidRequestError,
@@ -23,6 +25,7 @@ from switchyard_common.errors import (
     ServiceUnavailableError,
     SwitchyardError,
 )
+from switchyard_common.telemetry import record_genai
 from switchyard_model_worker.admission import Admission, Rejected
 from switchyard_model_worker.backends.base import (
     Backend,
@@ -189,9 +192,21 @@ class ModelRunner:
                 try:
                     await events.aclose()
                 finally:
-                    self._record(stats, first_at, time.perf_counter())
+                    self._record(stats, first_at, time.perf_counter(), param)
 
-    def _record(self, stats: GenerationStats, first_at: float, now: float) -> None:
+    def _record(
+        self, stats: GenerationStats, first_at: float, now: float, param: str = "messages"
+    ) -> None:
+        span = trace.get_current_span()
+        if span.is_recording():  # GenAI attributes on a sampled request's span
+            record_genai(
+                span, "chat_completions" if param == "messages" else "completions",
+                request_model=self.model_name,
+                response_model=self.model_name, input_tokens=stats.prompt_tokens,
+                output_tokens=stats.completion_tokens,
+                finish_reasons=[stats.finish_reason or "cancelled"],
+                first_token_ago=now - first_at if first_at else None,
+            )  # fmt: skip
         self.metrics.prompt_tokens.inc(stats.prompt_tokens)
         self.metrics.completion_tokens.inc(stats.completion_tokens)
         self.metrics.finished.labels(stats.finish_reason or "cancelled").inc()

@@ -1,0 +1,98 @@
+"""One request through the gateway is one trace: every service exports over OTLP to one
+receiver on loopback; the worker's span is a child of the gateway's, and both carry the
+OpenTelemetry GenAI attributes (time to first token as an event on streams)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.observability.otlp import Receiver, Span, otlp_receiver
+from tests.observability.platform import SERVICE_ENV, _env
+from tests.support.fixtures import MODEL, Platform, start_platform, stop_platform
+
+PREFIXES = ("GATEWAY", "MODEL_WORKER", "SESSION", "WEBHOOK")
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, Receiver]]:
+    with otlp_receiver() as (endpoint, receiver):
+        env = {f"SWITCHYARD_{p}_OTLP_ENDPOINT": endpoint for p in PREFIXES}
+        env |= {"OTEL_BSP_SCHEDULE_DELAY": "100", "K8S_NAMESPACE_NAME": "switchyard",
+                **SERVICE_ENV}  # fmt: skip
+        with _env(env):
+            platform = start_platform(Path(tmp_path_factory.mktemp("traced")))
+        try:
+            yield platform, receiver
+        finally:
+            stop_platform(platform)
+
+
+def one_trace(receiver: Receiver, request_model: str, stream: bool) -> list[Span]:
+    """The spans of the trace whose gateway span served this request, once the worker's
+    span is in too."""
+
+    def complete(spans: list[Span]) -> list[Span] | None:
+        for gw in spans:
+            if (
+                gw.service == "gateway"
+                and gw.attributes.get("gen_ai.request.model") == (request_model)
+                and ("gen_ai.first_token" in gw.events) == stream
+            ):
+                trace = [s for s in spans if s.trace_id == gw.trace_id]
+                if any(s.service == "model-worker" for s in trace):
+                    return trace
+        return None
+
+    trace: list[Span] = receiver.wait_for(complete)
+    return trace
+
+
+def test_a_chat_completion_is_one_trace_across_gateway_and_worker(
+    traced: tuple[Platform, Receiver],
+) -> None:
+    platform, receiver = traced
+    with openai.OpenAI(base_url=platform.base_url, api_key=platform.api_key, max_retries=0) as c:
+        reply = c.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=5
+        )
+    assert reply.usage
+    trace = one_trace(receiver, MODEL, stream=False)
+    roots = [s for s in trace if not s.parent_id]
+    assert [r.service for r in roots] == ["gateway"], "one root: the gateway's request span"
+    gateway = roots[0]
+    worker = next(s for s in trace if s.service == "model-worker")
+    ids = {s.span_id for s in trace}
+    assert all(s.parent_id in ids for s in trace if s.parent_id), "no dangling parents"
+    assert worker.parent_id == gateway.span_id, "the worker continues the gateway's span"
+    assert gateway.kind == worker.kind == 2  # SERVER
+    for span in (gateway, worker):
+        a = span.attributes
+        assert a["gen_ai.operation.name"] == "chat"
+        assert a["gen_ai.request.model"] == a["gen_ai.response.model"] == MODEL
+        assert a["gen_ai.usage.input_tokens"] == reply.usage.prompt_tokens
+        assert a["gen_ai.usage.output_tokens"] == reply.usage.completion_tokens
+    assert worker.attributes["gen_ai.response.finish_reasons"] == [reply.choices[0].finish_reason]
+    for span in (gateway, worker):
+        r = span.resource
+        assert r["service.version"] and r["service.instance.id"]
+        assert r["k8s.namespace.name"] == "switchyard"
+
+
+def test_a_stream_records_time_to_first_token_as_an_event(
+    traced: tuple[Platform, Receiver],
+) -> None:
+    platform, receiver = traced
+    with openai.OpenAI(base_url=platform.base_url, api_key=platform.api_key, max_retries=0) as c:
+        stream = c.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Count"}], max_tokens=6,
+            stream=True,
+        )  # fmt: skip
+        assert sum(1 for _ in stream) > 1
+    trace = one_trace(receiver, MODEL, stream=True)  # its gateway span has the event
+    gateway = next(s for s in trace if not s.parent_id)
+    assert gateway.service == "gateway" and gateway.attributes["gen_ai.usage.output_tokens"] > 0
+    assert any(s.service == "model-worker" and s.parent_id == gateway.span_id for s in trace)
