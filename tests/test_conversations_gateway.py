@@ -9,6 +9,9 @@ import pytest
 
 from tests.support.stateful import MODEL, Stateful
 
+# Real processes on a shared two-core machine: starting them can take minutes.
+pytestmark = pytest.mark.timeout(600)
+
 
 def test_every_method_round_trips(stateful: Stateful) -> None:
     client = stateful.client()

@@ -13,6 +13,9 @@ import pytest
 from tests.support.procs import ServiceProcess, free_port
 from tests.support.stateful import KEY, MODEL, Stateful, start_stateful_gateway
 
+# Real processes on a shared two-core machine: starting them can take minutes.
+pytestmark = pytest.mark.timeout(600)
+
 # About 60 tokens each: 10 of them pass the small worker's 512-token context.
 LONG = "The quick brown fox jumps over the lazy dog. " * 6
 CONTEXT = 512

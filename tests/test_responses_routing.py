@@ -12,6 +12,9 @@ import pytest
 from tests.support.procs import ServiceProcess, free_port, metric_value
 from tests.support.stateful import KEY, MODEL, Stateful, start_stateful_gateway
 
+# Real processes on a shared two-core machine: starting them can take minutes.
+pytestmark = pytest.mark.timeout(600)
+
 
 def served(worker: ServiceProcess) -> float:
     text = httpx.get(f"{worker.url}/metrics").text

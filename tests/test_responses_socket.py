@@ -13,6 +13,9 @@ import pytest
 from tests.support.procs import ServiceProcess, metric_value
 from tests.support.stateful import MODEL, Stateful
 
+# Real processes on a shared two-core machine: starting them can take minutes.
+pytestmark = pytest.mark.timeout(600)
+
 
 def finished(event_type: str) -> bool:
     return event_type in ("response.completed", "response.incomplete", "response.failed")
