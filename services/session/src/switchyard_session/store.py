@@ -14,7 +14,7 @@ from switchyard_session.db import Database
 from switchyard_session.idempotency import write_once
 from switchyard_session.ids import new_id
 from switchyard_session.retention import Retention
-from switchyard_session.schema import SECTION_INPUT, items
+from switchyard_session.schema import SECTION_CONVERSATION, SECTION_INPUT, items
 from switchyard_session.schema import conversations as conversations_table
 from switchyard_session.schema import responses as responses_table
 
@@ -122,7 +122,13 @@ class Store:
         async with self.db.read() as conn:
             await conversations.get_conversation(conn, tenant, conversation_id)
             return await conversations.list_items(
-                conn, tenant, conversation_id, section=0, after=after, limit=limit, order=order
+                conn,
+                tenant,
+                conversation_id,
+                section=SECTION_CONVERSATION,
+                after=after,
+                limit=limit,
+                order=order,
             )
 
     async def get_item(self, tenant: str, conversation_id: str, item_id: str) -> dict[str, Any]:
