@@ -18,7 +18,7 @@ from switchyard_common.errors import SwitchyardError
 from switchyard_gateway.handling import Gateway
 from switchyard_gateway.keys import ApiKey
 from switchyard_gateway.responses.request import parse_turn
-from switchyard_gateway.responses.turns import Turns
+from switchyard_gateway.responses.turns import Turns, release
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class Socket:
                     await self.send(event)
             finally:
                 await events.aclose()
+                release(started)  # also when cancelled before the events began
         except SwitchyardError as exc:
             await self.error(exc.message, exc.code or "invalid_request", exc.param)
 

@@ -89,6 +89,14 @@ class Started:
     idempotency_key: str | None
 
 
+def release(started: Started) -> None:
+    """Let go of a started turn's worker stream: its instance slot, and its connection
+    (dropped if unfinished, which stops the generation). Safe to call more than once."""
+    upstream = started.upstream
+    if isinstance(upstream, EventStreamResponse) and upstream.on_close is not None:
+        upstream.on_close()
+
+
 async def _as_sse(events: AsyncGenerator[Event, None]) -> AsyncIterator[bytes]:
     try:
         async for event in events:
@@ -116,7 +124,10 @@ class Turns:
         """One turn over HTTP: the Response JSON, or its events as SSE."""
         started = await self.start(turn, key, idempotency_key)
         if isinstance(started.upstream, EventStreamResponse):
-            return EventStreamResponse(_as_sse(self.events(started)))
+            # Closed before it started (the client left at once), the stream is let go too.
+            return EventStreamResponse(
+                _as_sse(self.events(started)), on_close=lambda: release(started)
+            )
         return json_response(await self.complete(started))
 
     async def start(self, turn: TurnRequest, key: ApiKey, idempotency_key: str | None) -> Started:
@@ -206,5 +217,4 @@ class Turns:
             aclose = getattr(upstream.body_iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
-            if upstream.on_close is not None:
-                upstream.on_close()
+            release(started)
