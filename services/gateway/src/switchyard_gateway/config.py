@@ -71,6 +71,9 @@ class GatewaySettings(ServiceSettings):
     # --- rate limits per key (0 = unlimited); a key's own limits override these.
     default_rpm: int = Field(default=0, ge=0)
     default_tpm: int = Field(default=0, ge=0)
+    # Label the per-tenant usage metrics with the tenant (else all count as "all"); the
+    # totals per tenant are always served by GET /admin/v1/usage.
+    usage_tenant_label: bool = False
 
     # --- response cache for deterministic requests (opt-in per request or per key).
     cache_ttl_seconds: int = Field(default=300, ge=1)

@@ -23,6 +23,7 @@ from switchyard_gateway.outcome import Outcome
 from switchyard_gateway.ratelimit import RateLimiter
 from switchyard_gateway.request_parsing import parse_body, read_body
 from switchyard_gateway.slots import SlotLease, Slots
+from switchyard_gateway.usage import TenantUsage
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Gateway:
         max_in_flight: int,
         session_header: str,
         max_body_bytes: int,
+        usage: TenantUsage | None = None,
     ) -> None:
         self.forwarder = forwarder
         self.limiter = limiter
@@ -63,6 +65,7 @@ class Gateway:
         self.metrics = metrics
         self.keys = keys
         self.max_body_bytes = max_body_bytes
+        self.usage = usage
         self.session_header = session_header.lower().encode("latin-1")
         self.slots = Slots(max_in_flight)
         self._store_warned_at: dict[str, float] = {}
@@ -207,6 +210,8 @@ class Gateway:
         return response
 
     def _account(self, key: ApiKey, outcome: Outcome) -> None:
+        if self.usage is not None:
+            self.usage.record(key.tenant, outcome.prompt_tokens, outcome.completion_tokens)
         tokens = outcome.prompt_tokens + outcome.completion_tokens
         if not tokens:
             return

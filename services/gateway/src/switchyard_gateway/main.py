@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from switchyard_common.app import create_service_app
 from switchyard_common.http import HttpClientConfig, create_http_client
-from switchyard_gateway.api import admin_keys, chat, completions, embeddings, models
+from switchyard_gateway.api import admin_keys, admin_usage, chat, completions, embeddings, models
 from switchyard_gateway.breakers import STATE_VALUES, InstanceBreaker
 from switchyard_gateway.cache import MemoryCache, RedisCache, ResponseCache
 from switchyard_gateway.config import GatewaySettings
@@ -28,6 +28,7 @@ from switchyard_gateway.policies import make_policy
 from switchyard_gateway.pool import InstancePool
 from switchyard_gateway.ratelimit import RateLimiter, make_storage
 from switchyard_gateway.upstream import UpstreamClient
+from switchyard_gateway.usage import TenantUsage
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pool = pool
     app.state.registry.register(HealthyInstances(pool.models, pool.serving))
     limiter = RateLimiter(make_storage(redis_url), settings.default_rpm, settings.default_tpm)
+    app.state.usage = usage = TenantUsage(
+        app.state.registry, tenant_label=settings.usage_tenant_label
+    )
     app.state.gateway = Gateway(
         forwarder,
         limiter,
@@ -148,6 +152,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_in_flight=settings.max_in_flight,
         session_header=settings.session_header.lower(),
         max_body_bytes=settings.max_body_bytes,
+        usage=usage,
     )
     await pool.start()
     try:
@@ -175,7 +180,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         lifespan=lifespan,
-        routers=[models.router, admin_keys.router],
+        routers=[models.router, admin_keys.router, admin_usage.router],
         request_context=partial(FastRouteContext, routes=FAST_ROUTES),
         api_docs=False,  # the public API: nothing served without a key but health and metrics
     )
