@@ -4,9 +4,11 @@ OpenTelemetry GenAI attributes (time to first token as an event on streams)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -96,3 +98,30 @@ def test_a_stream_records_time_to_first_token_as_an_event(
     gateway = next(s for s in trace if not s.parent_id)
     assert gateway.service == "gateway" and gateway.attributes["gen_ai.usage.output_tokens"] > 0
     assert any(s.service == "model-worker" and s.parent_id == gateway.span_id for s in trace)
+
+
+def test_latency_and_ttft_histograms_link_to_traces_in_openmetrics(
+    traced: tuple[Platform, Receiver],
+) -> None:
+    platform, receiver = traced
+    with openai.OpenAI(base_url=platform.base_url, api_key=platform.api_key, max_retries=0) as c:
+        stream = c.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=4, stream=True
+        )
+        assert sum(1 for _ in stream) > 1
+    one_trace(receiver, MODEL, stream=True)
+    accept = {"accept": "application/openmetrics-text; version=1.0.0"}
+    for url, families in (
+        (platform.gateway, ("switchyard_gateway_request_duration_seconds",
+                            "switchyard_gateway_time_to_first_token_seconds")),
+        (platform.worker, ("switchyard_worker_time_to_first_token_seconds",)),
+    ):  # fmt: skip
+        r = httpx.get(f"{url}/metrics", headers=accept)
+        assert r.headers["content-type"].startswith("application/openmetrics-text")
+        traced_ids = {s.trace_id for s in receiver.spans}
+        for family in families:
+            exemplars = re.findall(rf'^{family}_bucket{{.*}} \S+ # {{.*trace_id="(\w+)"', r.text,
+                                   re.MULTILINE)  # fmt: skip
+            assert exemplars, f"{family}: no exemplar"
+            assert set(exemplars) <= traced_ids, "exemplars name exported traces"
+    assert "# {" not in httpx.get(f"{platform.gateway}/metrics").text, "plain text: none"

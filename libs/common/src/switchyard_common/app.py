@@ -8,6 +8,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -122,7 +124,12 @@ def create_service_app(
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+        registry = request.app.state.registry
+        # OpenMetrics when asked for (Prometheus does): the format that carries exemplars.
+        if "application/openmetrics-text" in request.headers.get("accept", ""):
+            text = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
+            return Response(text, media_type=OPENMETRICS)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:
         app.include_router(router)

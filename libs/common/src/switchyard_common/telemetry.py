@@ -120,3 +120,13 @@ def record_genai(
     if first_token_ago is not None:
         at = time.time_ns() - int(first_token_ago * 1e9)
         span.add_event("gen_ai.first_token", timestamp=at)
+
+
+def exemplar(span: trace.Span | None = None) -> dict[str, str] | None:
+    """The span's trace and span ids as a histogram exemplar (shown when Prometheus scrapes
+    OpenMetrics), or None for an unsampled span: nothing to link to, nothing added."""
+    span = span or trace.get_current_span()
+    if not span.is_recording():
+        return None
+    context = span.get_span_context()
+    return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from switchyard_common.disconnect import cancel_on_disconnect
 from switchyard_common.errors import OverloadedError, RateLimitError, SwitchyardError
 from switchyard_common.sse import EventStreamResponse
-from switchyard_common.telemetry import record_genai
+from switchyard_common.telemetry import exemplar, record_genai
 from switchyard_gateway.cache import CACHE_HEADER, ResponseCache, cache_key, is_deterministic
 from switchyard_gateway.forwarding import Forwarder, InstancesBusyError
 from switchyard_gateway.keys import ApiKey, KeyStore
@@ -140,7 +140,9 @@ class Gateway:
             self.metrics.requests(model_label, route.name, str(status)).inc()
             if not streaming:
                 lease.release()
-                self.metrics.latency(model_label, route.name).observe(time.monotonic() - started)
+                self.metrics.latency(model_label, route.name).observe(
+                    time.monotonic() - started, exemplar()
+                )
 
     async def _respond(
         self,
@@ -178,9 +180,10 @@ class Gateway:
             lease.release()
             now = time.monotonic()
             label = self._label(done.model)
-            self.metrics.latency(label, route.name).observe(now - started)
+            linked = exemplar(span)  # None unless the request is sampled
+            self.metrics.latency(label, route.name).observe(now - started, linked)
             if done.first_byte_at:
-                self.metrics.ttft(label).observe(done.first_byte_at - started)
+                self.metrics.ttft(label).observe(done.first_byte_at - started, linked)
             self._account(key, done)
             if span.is_recording():
                 _trace(span, route.name, model, done)

@@ -25,7 +25,7 @@ from switchyard_common.errors import (
     ServiceUnavailableError,
     SwitchyardError,
 )
-from switchyard_common.telemetry import record_genai
+from switchyard_common.telemetry import exemplar, record_genai
 from switchyard_model_worker.admission import Admission, Rejected
 from switchyard_model_worker.backends.base import (
     Backend,
@@ -172,7 +172,7 @@ class ModelRunner:
                         now = time.perf_counter()
                         if first_at == 0.0:
                             first_at = now
-                            self.metrics.ttft.observe(now - started)
+                            self.metrics.ttft.observe(now - started, exemplar())
                         else:
                             self.metrics.itl.observe(now - last_at)
                         last_at = now
