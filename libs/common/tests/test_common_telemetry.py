@@ -39,3 +39,40 @@ def test_genai_attributes_and_first_token_event() -> None:
     (event,) = done.events
     assert event.name == "gen_ai.first_token"
     assert done.start_time is not None and event.timestamp < done.end_time  # type: ignore[operator]
+
+
+async def test_service_calls_carry_the_callers_traceparent() -> None:
+    """create_http_client's hook: inside a request, the call carries its trace context;
+    outside one (probes), none."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    from switchyard_common.http import create_http_client
+
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("traceparent"))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    context = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1))
+    try:
+        async with create_http_client() as http:
+            await http.get(url)
+            with trace.use_span(NonRecordingSpan(context)):
+                await http.get(url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [None, f"00-{0xABC:032x}-{0xDEF:016x}-01"]

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from switchyard_common.telemetry import inject_trace_context
+
 
 @dataclass(frozen=True)
 class HttpClientConfig:
@@ -39,4 +41,6 @@ def create_http_client(
         # Service-to-service calls never go through an environment proxy.
         trust_env=False,
         follow_redirects=False,
+        # One request, one trace: every call carries the caller's traceparent.
+        event_hooks={"request": [inject_trace_context]},
     )

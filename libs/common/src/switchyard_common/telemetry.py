@@ -6,12 +6,16 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 _configured = False
@@ -130,3 +134,10 @@ def exemplar(span: trace.Span | None = None) -> dict[str, str] | None:
         return None
     context = span.get_span_context()
     return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
+
+
+async def inject_trace_context(request: httpx.Request) -> None:
+    """httpx request hook: the calling request's ``traceparent`` on every service-to-service
+    call (nothing outside a request, e.g. health probes)."""
+    for name, value in trace_headers():
+        request.headers[name] = value
