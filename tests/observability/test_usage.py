@@ -36,7 +36,8 @@ def test_admin_usage_reports_each_tenant_and_needs_an_admin_key(observed: Observ
 def test_the_tenant_label_only_when_turned_on() -> None:
     for labelled in (False, True):
         registry = CollectorRegistry()
-        usage = TenantUsage(registry, tenant_label=labelled)
+        usage = TenantUsage(tenant_label=labelled)
+        registry.register(usage)
         for tenant in ("acme", "globex", "acme"):
             usage.record(tenant, 10, 2)
         text = generate_latest(registry).decode()

@@ -140,9 +140,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pool = pool
     app.state.registry.register(HealthyInstances(pool.models, pool.serving))
     limiter = RateLimiter(make_storage(redis_url), settings.default_rpm, settings.default_tpm)
-    app.state.usage = usage = TenantUsage(
-        app.state.registry, tenant_label=settings.usage_tenant_label
-    )
+    app.state.usage = usage = TenantUsage(tenant_label=settings.usage_tenant_label)
+    app.state.registry.register(usage)
     app.state.gateway = Gateway(
         forwarder,
         limiter,
