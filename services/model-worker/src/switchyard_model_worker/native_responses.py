@@ -8,7 +8,12 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from switchyard_common.sse import DONE, error_event, sse_event
+from fastapi import Request
+from starlette.responses import Response
+
+from switchyard_common.disconnect import cancel_on_disconnect
+from switchyard_common.errors import json_response
+from switchyard_common.sse import DONE, EventStreamResponse, error_event, sse_event
 from switchyard_model_worker.backends.base import Finished, GenerationEvent, GenerationRequest
 from switchyard_model_worker.model_runner import ModelRunner
 
@@ -67,6 +72,24 @@ def usage(done: Finished) -> dict[str, int]:
         "completion_tokens": done.completion_tokens,
         "total_tokens": done.prompt_tokens + done.completion_tokens,
     }
+
+
+async def respond(
+    request: Request,
+    runner: ModelRunner,
+    gen: GenerationRequest,
+    shape: Shape,
+    *,
+    stream: bool,
+    include_usage: bool,
+    prefix: str = "",
+) -> Response:
+    """Serve a generation as SSE or as one JSON object; a departed client cancels it."""
+    if stream:
+        events = open_stream(runner, gen, shape, include_usage, prefix)
+        return EventStreamResponse(await cancel_on_disconnect(request, events))
+    whole = await cancel_on_disconnect(request, complete(runner, gen, shape, prefix))
+    return json_response(whole)
 
 
 async def complete(

@@ -5,9 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from switchyard_common.disconnect import cancel_on_disconnect
-from switchyard_common.errors import json_response
-from switchyard_common.sse import EventStreamResponse
 from switchyard_model_worker import generation_requests, native_responses, relaying
 from switchyard_model_worker.api.deps import RunnerDep, SettingsDep
 from switchyard_model_worker.api.tracking import counted
@@ -28,10 +25,6 @@ async def create_chat_completion(
             call = relaying.relay_call("/v1/chat/completions", body)
             return await relaying.respond(request, runner, call)
         gen = generation_requests.to_generation_request(body, settings.default_max_tokens)
-        if body.stream:
-            stream = await cancel_on_disconnect(
-                request, native_responses.open_stream(runner, gen, CHAT, body.include_usage())
-            )
-            return EventStreamResponse(stream)
-        whole = await cancel_on_disconnect(request, native_responses.complete(runner, gen, CHAT))
-        return json_response(whole)
+        return await native_responses.respond(
+            request, runner, gen, CHAT, stream=bool(body.stream), include_usage=body.include_usage()
+        )

@@ -5,9 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from switchyard_common.disconnect import cancel_on_disconnect
-from switchyard_common.errors import json_response
-from switchyard_common.sse import EventStreamResponse
 from switchyard_model_worker import generation_requests, native_responses, relaying
 from switchyard_model_worker.api.deps import RunnerDep, SettingsDep
 from switchyard_model_worker.api.tracking import counted
@@ -31,13 +28,12 @@ async def create_completion(
             body, settings.default_max_tokens
         )
         prefix = gen.prompt if body.echo and gen.prompt else ""
-        if body.stream:
-            stream = await cancel_on_disconnect(
-                request,
-                native_responses.open_stream(runner, gen, TEXT, body.include_usage(), prefix),
-            )
-            return EventStreamResponse(stream)
-        whole = await cancel_on_disconnect(
-            request, native_responses.complete(runner, gen, TEXT, prefix)
+        return await native_responses.respond(
+            request,
+            runner,
+            gen,
+            TEXT,
+            stream=bool(body.stream),
+            include_usage=body.include_usage(),
+            prefix=prefix,
         )
-        return json_response(whole)
