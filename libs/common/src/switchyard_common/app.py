@@ -13,7 +13,7 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from switchyard_common.errors import install_error_handlers, json_response
+from switchyard_common.errors import NotFoundError, install_error_handlers, json_response
 from switchyard_common.logging import configure_logging
 from switchyard_common.metrics import HttpMetrics
 from switchyard_common.middleware import RequestContext
@@ -34,13 +34,28 @@ class ServiceApp(FastAPI):
     also covers what a service's own context serves without routing (see ``middleware``)."""
 
     request_context: RequestContext | None = None
+    internal_port: int | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.internal_port is not None and scope["type"] == "http":
+            server = scope.get("server")
+            internal = server is not None and server[1] == self.internal_port
+            if not _port_serves(internal, scope["path"]):
+                await NotFoundError("Not found.").to_response()(scope, receive, send)
+                return
         if scope["type"] != "http" or self.request_context is None:
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self
         await self.request_context(scope, receive, send, super().__call__)
+
+
+# What the internal port serves when there is one; the public port serves all but metrics.
+INTERNAL_PATHS = frozenset({"/metrics", "/healthz", "/readyz", "/startupz"})
+
+
+def _port_serves(internal: bool, path: str) -> bool:
+    return path in INTERNAL_PATHS if internal else path != "/metrics"
 
 
 @asynccontextmanager
@@ -98,6 +113,7 @@ def create_service_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
+    app.internal_port = settings.internal_port
     app.state.registry = registry
     app.state.readiness = readiness
     # Registration (Consul, when configured): extra tags/meta, and hooks run on SIGTERM

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import socket
 import sys
 from collections.abc import Callable
 
@@ -28,6 +29,14 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 50)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket (uvicorn listens on it), IPv6 when the host is."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def serve(create_app: Callable[[], FastAPI], settings: ServiceSettings) -> None:
     """Serve until SIGINT/SIGTERM: pre-stop hooks (not-ready, leave Consul) run first, then
     in-flight requests get ``shutdown_grace_seconds``."""
@@ -45,7 +54,11 @@ def serve(create_app: Callable[[], FastAPI], settings: ServiceSettings) -> None:
         server_header=False,
     )
     server = GracefulServer(config, app, pre_stop_timeout=settings.shutdown_grace_seconds)
+    sockets = None
+    if settings.internal_port is not None:  # the public and the internal port, one server
+        ports = (settings.port, settings.internal_port)
+        sockets = [listen(settings.host, port) for port in ports]
     with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+        server.run(sockets=sockets)
     if not server.started:
         sys.exit(3)  # uvicorn's STARTUP_FAILURE

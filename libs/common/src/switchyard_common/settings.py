@@ -76,6 +76,10 @@ class ServiceSettings(BaseSettings):
     version: str = "0.1.0"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # Metrics (and health probes) on their own port, for Prometheus and the kubelet only:
+    # /metrics is then not served on ``port``, and only /metrics, /healthz, /readyz and
+    # /startupz are served on this one. Unset: all on ``port`` (``switchyard up``'s default).
+    internal_port: int | None = Field(default=None, ge=1, le=65535)
     instance_id: str = Field(default_factory=socket.gethostname)
     log_level: LogLevel = "INFO"
     log_json: bool = True
