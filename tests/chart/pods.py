@@ -56,6 +56,7 @@ def pod_env(r: Rendered, deployment: dict[str, Any], tmp: Path, port: int) -> di
     prefix = next(n for n in env if n.endswith("_HOST")).removesuffix("HOST")
     env[f"{prefix}HOST"] = "127.0.0.1"
     env[f"{prefix}PORT"] = str(port)
+    env[f"{prefix}INTERNAL_PORT"] = str(free_port())
     for mount in container.get("volumeMounts", []):
         local = tmp / mount["name"]
         local.mkdir(parents=True, exist_ok=True)

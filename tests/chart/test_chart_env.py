@@ -90,7 +90,8 @@ def test_env_vars_are_settings_fields(scenario: str) -> None:
         settings = _settings_from(classes[prefix], literal)
         if owner["kind"] == "Deployment":
             assert settings.host == "0.0.0.0"
-            assert settings.port == pod["spec"]["containers"][0]["ports"][0]["containerPort"]
+            ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
+            assert (settings.port, settings.internal_port) == (ports["http"], ports["internal"])
     assert seen > 20
 
 

@@ -62,7 +62,7 @@ def test_the_calls_services_make_are_admitted(scenario: str) -> None:
         assert allowed(nps, test, gateway, gateway.ports["http"])
     for owner in r.of_kind("Deployment"):
         pod = next(p for p in pods if p.name == owner["metadata"]["name"])
-        assert allowed(nps, PROMETHEUS, pod, pod.ports["http"]), f"metrics of {pod.name}"
+        assert allowed(nps, PROMETHEUS, pod, pod.ports["internal"]), f"metrics of {pod.name}"
         assert allowed(nps, pod, KUBE_DNS, 53, "UDP") and allowed(nps, pod, KUBE_DNS, 53, "TCP")
         if values["consul"]["enabled"]:
             assert allowed(nps, pod, CONSUL_AGENT, values["consul"]["port"]), pod.name
@@ -87,6 +87,10 @@ def test_nothing_else_is_admitted(scenario: str) -> None:
     (gateway,) = by["gateway"]
     for worker in by["model-worker"]:
         assert not allowed(nps, STRANGER, worker, worker.ports["http"])
+        # Metrics and probes have their own port: only Prometheus reaches it, and only it.
+        assert not allowed(nps, STRANGER, worker, worker.ports["internal"])
+        assert not allowed(nps, gateway, worker, worker.ports["internal"])
+        assert not allowed(nps, PROMETHEUS, worker, worker.ports["http"])
         # An engine beside the worker is reached only through the worker.
         if "engine" in worker.ports:
             assert not allowed(nps, gateway, worker, worker.ports["engine"])

@@ -93,6 +93,12 @@ def test_probes_use_real_endpoints() -> None:
                     paths,
                 )
                 assert "/readyz" in paths and "/healthz" in paths
+                # Probes use the internal port, where the services serve them (and /metrics).
+                ports = {
+                    c[p]["httpGet"]["port"]
+                    for p in ("startupProbe", "readinessProbe", "livenessProbe")
+                }
+                assert ports == {"internal"}
             if component == "model-worker":
                 worker_c = d["spec"]["template"]["spec"]["containers"][0]
                 assert worker_c["startupProbe"]["httpGet"]["path"] == "/startupz"

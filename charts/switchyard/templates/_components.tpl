@@ -77,6 +77,9 @@ spec:
             - name: http
               containerPort: {{ .port }}
               protocol: TCP
+            - name: internal
+              containerPort: {{ .root.Values.internalPort }}
+              protocol: TCP
           envFrom:
             - configMapRef:
                 name: {{ include "switchyard.componentName" . }}
@@ -137,6 +140,10 @@ spec:
     - name: http
       port: {{ .values.service.port }}
       targetPort: http
+      protocol: TCP
+    - name: internal
+      port: {{ .root.Values.internalPort }}
+      targetPort: internal
       protocol: TCP
 {{- end -}}
 
@@ -246,7 +253,7 @@ spec:
       {{- toYaml . | nindent 6 }}
       {{- end }}
   endpoints:
-    - port: http
+    - port: internal
       path: /metrics
       interval: {{ .root.Values.metrics.serviceMonitor.interval }}
       scrapeTimeout: {{ .root.Values.metrics.serviceMonitor.scrapeTimeout }}

@@ -146,6 +146,8 @@ topologySpreadConstraints:
   value: "0.0.0.0"
 - name: {{ .prefix }}PORT
   value: {{ .port | quote }}
+- name: {{ .prefix }}INTERNAL_PORT
+  value: {{ .root.Values.internalPort | quote }}
 {{- if .root.Values.consul.enabled }}
 {{- if not .root.Values.consul.address }}
 - name: HOST_IP
@@ -185,21 +187,21 @@ topologySpreadConstraints:
 startupProbe:
   httpGet:
     path: {{ .startupPath | default "/healthz" }}
-    port: http
+    port: internal
   periodSeconds: {{ .probes.startup.periodSeconds }}
   failureThreshold: {{ .probes.startup.failureThreshold }}
   timeoutSeconds: {{ .probes.startup.timeoutSeconds }}
 readinessProbe:
   httpGet:
     path: /readyz
-    port: http
+    port: internal
   periodSeconds: {{ .probes.readiness.periodSeconds }}
   failureThreshold: {{ .probes.readiness.failureThreshold }}
   timeoutSeconds: {{ .probes.readiness.timeoutSeconds }}
 livenessProbe:
   httpGet:
     path: /healthz
-    port: http
+    port: internal
   periodSeconds: {{ .probes.liveness.periodSeconds }}
   failureThreshold: {{ .probes.liveness.failureThreshold }}
   timeoutSeconds: {{ .probes.liveness.timeoutSeconds }}

@@ -46,7 +46,7 @@ spec:
     {{- end }}
     {{- with $np.metricsFrom }}
     - ports:
-        - port: http
+        - port: internal
           protocol: TCP
       from:
         {{- toYaml . | nindent 8 }}
