@@ -12,7 +12,6 @@ import httpx
 import openai
 import pytest
 import standardwebhooks
-from fastapi import FastAPI
 
 from services.webhook.tests.webhook_support import (
     fast_settings,
@@ -20,30 +19,13 @@ from services.webhook.tests.webhook_support import (
     serve_app,
     webhook_service,
 )
-from switchyard_common.app import create_service_app
-from switchyard_gateway.api import webhook_endpoints
 from switchyard_gateway.config import GatewaySettings
 from switchyard_gateway.keys import hash_key
-from switchyard_gateway.main import build_keystore
-from switchyard_gateway.webhook_relay import WebhookRelay
+from switchyard_gateway.main import create_app as create_gateway
 
 ACME_KEY = "sk-sy-acme-" + "a" * 24
 GLOBEX_KEY = "sk-sy-globex-" + "b" * 24
 TOKEN = "internal-" + "c" * 24
-
-
-def create_gateway(settings: GatewaySettings, webhook_url: str) -> FastAPI:
-    """The gateway's key check and webhook routes (TEMPORARY until main.py wires them)."""
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.keys = build_keystore(settings, None)
-        await app.state.keys.refresh()
-        app.state.webhooks = WebhookRelay(webhook_url, TOKEN)
-        yield
-        await app.state.webhooks.aclose()
-
-    return create_service_app(settings, lifespan=lifespan, routers=[webhook_endpoints.router])
 
 
 @contextlib.asynccontextmanager
@@ -62,8 +44,10 @@ async def platform(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     )
     hook_settings = fast_settings(tmp_path / "webhook", internal_token=TOKEN)
     async with webhook_service(hook_settings) as hooks:
-        settings = GatewaySettings(keys_file=keys, log_json=False)
-        async with serve_app(create_gateway(settings, hooks.url)) as gateway:
+        settings = GatewaySettings(
+            keys_file=keys, webhook_url=hooks.url, webhook_token=TOKEN, log_json=False
+        )
+        async with serve_app(create_gateway(settings)) as gateway:
             yield gateway, hooks.url
 
 
@@ -146,3 +130,12 @@ async def test_every_route_needs_a_key_and_paths_stay_public(tmp_path: Path) -> 
         # The webhook service itself wants the internal token the gateway sends.
         r = await http.get(hooks + "/v1/webhook_endpoints", headers={"x-switchyard-tenant": "a"})
         assert r.status_code == 401
+
+
+async def test_without_a_webhook_url_the_routes_answer_404(tmp_path: Path) -> None:
+    settings = GatewaySettings(api_key_hashes=[hash_key(ACME_KEY)], log_json=False)
+    async with serve_app(create_gateway(settings)) as gateway, httpx.AsyncClient() as http:
+        r = await http.get(
+            f"{gateway}/v1/webhook_endpoints", headers={"authorization": f"Bearer {ACME_KEY}"}
+        )
+        assert r.status_code == 404 and "webhook_url" in r.json()["error"]["message"]

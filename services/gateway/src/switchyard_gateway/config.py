@@ -82,3 +82,16 @@ class GatewaySettings(ServiceSettings):
     # Redis (e.g. redis://redis:6379/0) shares rate limits, breaker state and the cache
     # across gateway replicas; without it they live in memory (the embedded default).
     redis_url: SecretStr | None = None
+
+    # The webhook service (e.g. http://webhook:8103): /v1/webhook_endpoints and
+    # /v1/webhook_event_types are relayed to it, and breakers opening or closing are published
+    # to it as switchyard.circuit.* events. Unset: those routes answer 404.
+    webhook_url: str | None = None
+    # The bearer token the webhook service requires (its SWITCHYARD_WEBHOOK_INTERNAL_TOKEN).
+    webhook_token: SecretStr | None = None
+
+    # --- stateful APIs (Conversations, Responses; see docs/session.md): the session service
+    # keeping their state. Unset, they answer 503; stateless turns and chat still work.
+    session_url: str | None = None
+    # The token the session service requires (its SWITCHYARD_SESSION_INTERNAL_TOKEN).
+    session_token: SecretStr | None = None

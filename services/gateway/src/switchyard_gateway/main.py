@@ -13,7 +13,16 @@ from prometheus_client import CollectorRegistry
 
 from switchyard_common.app import create_service_app
 from switchyard_common.http import HttpClientConfig, create_http_client
-from switchyard_gateway.api import admin_keys, admin_usage, chat, completions, embeddings, models
+from switchyard_gateway import platform_events
+from switchyard_gateway.api import (
+    admin_keys,
+    admin_usage,
+    chat,
+    completions,
+    embeddings,
+    models,
+    webhook_endpoints,
+)
 from switchyard_gateway.breakers import STATE_VALUES, InstanceBreaker
 from switchyard_gateway.cache import MemoryCache, RedisCache, ResponseCache
 from switchyard_gateway.config import GatewaySettings
@@ -27,6 +36,7 @@ from switchyard_gateway.metrics import GatewayMetrics, HealthyInstances
 from switchyard_gateway.policies import make_policy
 from switchyard_gateway.pool import InstancePool
 from switchyard_gateway.ratelimit import RateLimiter, make_storage
+from switchyard_gateway.stateful import install_stateful
 from switchyard_gateway.upstream import UpstreamClient
 from switchyard_gateway.usage import TenantUsage
 
@@ -88,9 +98,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     )
 
+    # The webhook service's relay and platform events (None without webhook_url).
+    app.state.webhooks = webhooks = platform_events.webhook_relay(settings)
+    events = platform_events.platform_events(settings, app.state.registry)
+
     def on_breaker_change(instance_id: str, state: str) -> None:
         log.warning("circuit breaker changed", extra={"instance": instance_id, "state": state})
         metrics.breaker_state(instance_id).set(STATE_VALUES.get(state, 0))
+        platform_events.circuit_changed(events, instance_id, state)
 
     def breaker_factory(instance_id: str) -> InstanceBreaker:
         metrics.breaker_state(instance_id).set(0)
@@ -161,6 +176,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await limiter.aclose()
         await client.aclose()
         await upstream.close()
+        await platform_events.close(webhooks, events)
         if redis_async is not None:
             await redis_async.aclose()
             redis_sync.close()
@@ -176,10 +192,12 @@ FAST_ROUTES = {
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    return create_service_app(
+    app = create_service_app(
         settings,
         lifespan=lifespan,
-        routers=[models.router, admin_keys.router, admin_usage.router],
+        routers=[models.router, admin_keys.router, admin_usage.router, webhook_endpoints.router],
         request_context=partial(FastRouteContext, routes=FAST_ROUTES),
         api_docs=False,  # the public API: nothing served without a key but health and metrics
     )
+    install_stateful(app)  # /v1/conversations and /v1/responses (see stateful.py)
+    return app
