@@ -73,7 +73,8 @@ def service_specs(args: argparse.Namespace, dev_key_digest: str) -> list[Service
                     env("GATEWAY", host=args.host, port=str(args.port),
                         static_workers=json.dumps(workers),
                         admin_key_hashes=json.dumps([dev_key_digest]),
-                        keys_file=str(data / "gateway" / "keys.json")),
+                        keys_file=str(data / "gateway" / "keys.json"),
+                        session_url=f"http://127.0.0.1:{args.session_port}"),
                     host=args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1"),
     ]  # fmt: skip
 

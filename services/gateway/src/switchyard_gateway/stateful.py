@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from switchyard_common.http import HttpClientConfig, create_http_client
 from switchyard_gateway.api import conversations, responses, responses_socket
+from switchyard_gateway.config import GatewaySettings
 from switchyard_gateway.forwarding import Forwarder
 from switchyard_gateway.handling import Gateway
 from switchyard_gateway.policies import SessionAffinity
@@ -40,14 +41,12 @@ def affinity_forwarder(forwarder: Forwarder) -> Forwarder:
     )
 
 
-def install_stateful(
-    app: FastAPI, session_url: str | None = None, session_token: str | None = None
-) -> None:
+def install_stateful(app: FastAPI) -> None:
     """Serve the Conversations and Responses APIs on ``app`` (the gateway's)."""
-    settings: Any = app.state.settings
-    session_url = session_url or getattr(settings, "session_url", None)
-    if session_token is None and getattr(settings, "session_token", None) is not None:
-        session_token = settings.session_token.get_secret_value()
+    settings: GatewaySettings = app.state.settings
+    session_url = settings.session_url
+    token = settings.session_token
+    session_token = token.get_secret_value() if token is not None else None
     app.include_router(conversations.router)
     app.include_router(responses.router)
     app.include_router(responses_socket.router)
