@@ -65,10 +65,19 @@ def test_key_admin_example(platform: Platform, tmp_path: Path) -> None:
 
 
 def test_python_sdk_example(platform: Platform, tmp_path: Path) -> None:
-    (code,) = blocks("python")
+    code = blocks("python")[0]
     out = subprocess.run(
         [sys.executable, "-c", adapt(code, platform, tmp_path)],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     assert "CompletionUsage(" in out.stdout
     assert len(out.stdout.strip().splitlines()) >= 3
+
+
+def test_webhook_receiver_example(platform: Platform, tmp_path: Path) -> None:
+    (code,) = [b for b in blocks("python") if "client.webhooks.unwrap" in b]
+    out = subprocess.run(
+        [sys.executable, "-c", adapt(code, platform, tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == "200 response.completed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 def service_specs(args: argparse.Namespace, dev_key_digest: str) -> list[ServiceSpec]:
     data = args.data_dir.resolve()
     common = {"LOG_LEVEL": args.log_level}
+    # The webhook service takes calls only with this run's token, which the gateway sends.
+    webhook_token = secrets.token_urlsafe(32)
 
     def env(prefix: str, **values: str) -> dict[str, str]:
         merged = {**common, **values}
@@ -68,13 +71,16 @@ def service_specs(args: argparse.Namespace, dev_key_digest: str) -> list[Service
                     env("SESSION", port=str(args.session_port), data_dir=str(data / "session"),
                         auto_migrate="true")),  # its embedded SQLite file: migrate at start
         ServiceSpec("webhook", "switchyard_webhook", args.webhook_port,
-                    env("WEBHOOK", port=str(args.webhook_port), data_dir=str(data / "webhook"))),
+                    env("WEBHOOK", port=str(args.webhook_port), data_dir=str(data / "webhook"),
+                        internal_token=webhook_token)),
         ServiceSpec("gateway", "switchyard_gateway", args.port,
                     env("GATEWAY", host=args.host, port=str(args.port),
                         static_workers=json.dumps(workers),
                         admin_key_hashes=json.dumps([dev_key_digest]),
                         keys_file=str(data / "gateway" / "keys.json"),
-                        session_url=f"http://127.0.0.1:{args.session_port}"),
+                        session_url=f"http://127.0.0.1:{args.session_port}",
+                        webhook_url=f"http://127.0.0.1:{args.webhook_port}",
+                        webhook_token=webhook_token),
                     host=args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1"),
     ]  # fmt: skip
 
