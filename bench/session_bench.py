@@ -38,7 +38,7 @@ from tests.support.postgres import start_postgres  # noqa: E402
 TENANT = {"x-switchyard-tenant": "bench"}
 KEY = "sk-bench-session-0000000000"
 MODEL = "bench-model"
-GATEWAY_MODULE = "tests.support.stateful_gateway"
+GATEWAY_MODULE = "switchyard_gateway"
 
 
 def start(name: str, argv: list[str], env: dict[str, str], logs: Path, port: int) -> str:

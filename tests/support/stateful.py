@@ -27,7 +27,7 @@ MODEL = "smollm2-135m-instruct"
 KEY = "sk-stateful-" + "a" * 20
 ADMIN_KEY = "sk-stateful-admin-" + "b" * 16
 SESSION_TOKEN = "session-internal-" + "c" * 16
-GATEWAY_MODULE = "tests.support.stateful_gateway"
+GATEWAY_MODULE = "switchyard_gateway"
 
 
 @dataclass
