@@ -67,11 +67,24 @@ def pod_env(r: Rendered, deployment: dict[str, Any], tmp: Path, port: int) -> di
 
 
 def start_pod(
-    r: Rendered, name: str, tmp: Path, extra_env: dict[str, str] | None = None
+    r: Rendered,
+    name: str,
+    tmp: Path,
+    extra_env: dict[str, str] | None = None,
+    services: dict[str, str] | None = None,
 ) -> ServiceProcess:
+    """``services`` maps in-cluster URLs (a Service's DNS name) to where they run here."""
     deployment = r.get("Deployment", name)
     assert deployment is not None, name
     component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
     port = free_port()
     env = {**pod_env(r, deployment, tmp / name, port), **(extra_env or {})}
+    env = {k: (services or {}).get(v, v) for k, v in env.items()}
     return ServiceProcess(MODULES[component], env, tmp / f"{name}.log", port)
+
+
+def service_url(r: Rendered, name: str) -> str:
+    """A Service's in-cluster URL on its http port, as other pods are configured with it."""
+    service = r.get("Service", name)
+    port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "http")
+    return f"http://{name}:{port}"

@@ -18,7 +18,7 @@ import pytest
 from openai import OpenAI
 
 from tests.chart.conftest import rendered_scenario
-from tests.chart.pods import start_pod
+from tests.chart.pods import service_url, start_pod
 from tests.chart.render import NAMESPACE, Rendered
 from tests.fakes.procs import FakeServer
 from tests.fakes.waiting import eventually
@@ -74,8 +74,13 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
         start_pod(r, "rel-switchyard-model-worker-cpu", tmp),
         start_pod(r, "rel-switchyard-session", tmp),
         start_pod(r, "rel-switchyard-webhook", tmp),
-        start_pod(r, "rel-switchyard-gateway", tmp, k8s),
     ]
+    # The gateway reaches session and webhook at their Services' names; here, their processes.
+    names = {
+        service_url(r, "rel-switchyard-session"): procs[1].url,
+        service_url(r, "rel-switchyard-webhook"): procs[2].url,
+    }
+    procs.append(start_pod(r, "rel-switchyard-gateway", tmp, k8s, names))
     try:
         for p in procs:
             p.wait_ready(timeout=180)
@@ -149,3 +154,14 @@ def _models_ready(release: Release) -> bool:
     headers = {"Authorization": f"Bearer {release.admin_key}"}
     reply = httpx.get(f"{release.gateway.url}/v1/models", headers=headers, timeout=5)
     return MODEL in [m["id"] for m in reply.json()["data"]]
+
+
+def test_the_gateway_reaches_session_and_webhook_with_the_internal_token(release: Release) -> None:
+    """Conversations and webhook endpoints through the gateway: the URLs and the token the
+    chart gives the gateway are the ones session and webhook expect."""
+    client = OpenAI(base_url=f"{release.gateway.url}/v1", api_key=release.admin_key, max_retries=0)
+    conversation = client.conversations.create(metadata={"from": "chart"})
+    assert client.conversations.retrieve(conversation.id).metadata == {"from": "chart"}
+    headers = {"Authorization": f"Bearer {release.admin_key}"}
+    reply = httpx.get(f"{release.gateway.url}/v1/webhook_endpoints", headers=headers, timeout=10)
+    assert reply.status_code == 200, reply.text

@@ -17,6 +17,12 @@
 {{ .prefix }}WORKER_SERVICE: {{ include "switchyard.componentName" (dict "root" .root "component" "model-worker") | quote }}
 {{ .prefix }}KUBERNETES__PORT_NAME: "http"
 {{- end }}
+{{- range $key := list "session" "webhook" }}
+{{- $v := index $.root.Values $key }}
+{{- if $v.enabled }}
+{{ $.prefix }}{{ upper $key }}_URL: {{ printf "http://%s:%d" (include "switchyard.componentName" (dict "root" $.root "component" $key)) (int $v.service.port) | quote }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{- define "switchyard.gateway.secretEnv" -}}
@@ -33,6 +39,15 @@
       name: {{ include "switchyard.gateway.authSecretName" . }}
       key: {{ $auth.adminKeyHashesKey }}
       optional: true
+{{- range $key := list "session" "webhook" }}
+{{- if (index $.root.Values $key).enabled }}
+- name: {{ $.prefix }}{{ upper $key }}_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "switchyard.internalTokenSecretName" $.root }}
+      key: {{ $.root.Values.internalToken.key }}
+{{- end }}
+{{- end }}
 {{- if or .root.Values.redis.url .root.Values.redis.existingSecret }}
 - name: {{ .prefix }}REDIS_URL
   valueFrom:
@@ -44,7 +59,7 @@
 
 {{/* What the gateway's Secrets are made from: a change rolls the pods. */}}
 {{- define "switchyard.gateway.secretInputs" -}}
-{{- toJson (dict "auth" .root.Values.gateway.auth "redis" .root.Values.redis) -}}
+{{- toJson (dict "auth" .root.Values.gateway.auth "redis" .root.Values.redis "internalToken" .root.Values.internalToken) -}}
 {{- end -}}
 
 {{/* Only Kubernetes discovery needs the API token. */}}
