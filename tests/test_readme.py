@@ -81,3 +81,19 @@ def test_webhook_receiver_example(platform: Platform, tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == "200 response.completed"
+
+
+def test_stateful_conversation_example(platform: Platform, tmp_path: Path) -> None:
+    (code,) = [b for b in blocks("python") if "client.conversations.create" in b]
+    out = subprocess.run(
+        [sys.executable, "-c", adapt(code, platform, tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    lines = out.stdout.strip().splitlines()
+    # The second turn's prompt held the first turn: the worker counted more tokens.
+    (counts,) = [line for line in lines if line.startswith("prompt tokens:")]
+    first, second = (int(n) for n in counts.split()[2::2])
+    assert second > first
+    # The conversation kept both turns: two inputs and two answers, in order.
+    roles = [line.split(":")[0] for line in lines if line.startswith(("user:", "assistant:"))]
+    assert roles == ["user", "assistant", "user", "assistant"]
