@@ -40,7 +40,11 @@ def descendants(pid: int) -> set[Pid]:
     pending = [pid]
     while pending:
         parent = pending.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
+        try:  # the process may exit between being found and being read
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
             try:
                 children = (task / "children").read_text().split()
             except OSError:
