@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from switchyard_common.errors import json_response
-from switchyard_session.api.deps import IdempotencyKey, StoreDep, TenantDep
+from switchyard_session.api.deps import StoreDep, TenantDep, WriteDep
 from switchyard_session.items import check_metadata, message_items
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -29,16 +29,14 @@ class ConversationUpdate(BaseModel):
 
 
 @router.post("")
-async def create_conversation(
-    body: ConversationCreate, store: StoreDep, tenant: TenantDep, key: IdempotencyKey = None
-) -> Response:
+async def create_conversation(body: ConversationCreate, write: WriteDep) -> Response:
     return json_response(
-        await store.create_conversation(
-            tenant,
+        await write.store.create_conversation(
+            write.tenant,
             message_items(body.items or []),
             check_metadata(body.metadata),
             ttl_seconds=body.ttl_seconds,
-            idempotency_key=key,
+            idempotency_key=write.key,
         )
     )
 
@@ -52,15 +50,12 @@ async def retrieve_conversation(
 
 @router.post("/{conversation_id}")
 async def update_conversation(
-    conversation_id: str,
-    body: ConversationUpdate,
-    store: StoreDep,
-    tenant: TenantDep,
-    key: IdempotencyKey = None,
+    conversation_id: str, body: ConversationUpdate, write: WriteDep
 ) -> Response:
+    metadata = check_metadata(body.metadata)
     return json_response(
-        await store.update_conversation(
-            tenant, conversation_id, check_metadata(body.metadata), idempotency_key=key
+        await write.store.update_conversation(
+            write.tenant, conversation_id, metadata, idempotency_key=write.key
         )
     )
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from switchyard_common.errors import json_response
-from switchyard_session.api.deps import After, IdempotencyKey, Limit, Order, StoreDep, TenantDep
+from switchyard_session.api.deps import PageDep, StoreDep, TenantDep, WriteDep
 from switchyard_session.items import message_items
 
 router = APIRouter(prefix="/v1/conversations/{conversation_id}/items", tags=["items"])
@@ -23,31 +23,23 @@ class ItemsCreate(BaseModel):
 
 
 @router.post("")
-async def create_items(
-    conversation_id: str,
-    body: ItemsCreate,
-    store: StoreDep,
-    tenant: TenantDep,
-    key: IdempotencyKey = None,
-) -> Response:
+async def create_items(conversation_id: str, body: ItemsCreate, write: WriteDep) -> Response:
+    items = message_items(body.items)
     return json_response(
-        await store.append_items(
-            tenant, conversation_id, message_items(body.items), idempotency_key=key
+        await write.store.append_items(
+            write.tenant, conversation_id, items, idempotency_key=write.key
         )
     )
 
 
 @router.get("")
 async def list_items(
-    conversation_id: str,
-    store: StoreDep,
-    tenant: TenantDep,
-    after: After = None,
-    limit: Limit = 20,
-    order: Order = "desc",
+    conversation_id: str, page: PageDep, store: StoreDep, tenant: TenantDep
 ) -> Response:
     return json_response(
-        await store.list_items(tenant, conversation_id, after=after, limit=limit, order=order)
+        await store.list_items(
+            tenant, conversation_id, after=page.after, limit=page.limit, order=page.order
+        )
     )
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from switchyard_common.errors import json_response
-from switchyard_session.api.deps import After, IdempotencyKey, Limit, Order, StoreDep, TenantDep
+from switchyard_session.api.deps import PageDep, StoreDep, TenantDep, WriteDep
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
 
@@ -31,17 +31,15 @@ class TurnRecord(BaseModel):
 
 
 @router.post("")
-async def record_turn(
-    body: TurnRecord, store: StoreDep, tenant: TenantDep, key: IdempotencyKey = None
-) -> Response:
+async def record_turn(body: TurnRecord, write: WriteDep) -> Response:
     return json_response(
-        await store.store_response(
-            tenant,
+        await write.store.store_response(
+            write.tenant,
             body.response,
             [item.model_dump() for item in body.input_items],
             store=body.store,
             tokens=body.tokens,
-            idempotency_key=key,
+            idempotency_key=write.key,
         )
     )
 
@@ -58,13 +56,10 @@ async def delete_response(response_id: str, store: StoreDep, tenant: TenantDep) 
 
 @router.get("/{response_id}/input_items")
 async def list_input_items(
-    response_id: str,
-    store: StoreDep,
-    tenant: TenantDep,
-    after: After = None,
-    limit: Limit = 20,
-    order: Order = "desc",
+    response_id: str, page: PageDep, store: StoreDep, tenant: TenantDep
 ) -> Response:
     return json_response(
-        await store.list_input_items(tenant, response_id, after=after, limit=limit, order=order)
+        await store.list_input_items(
+            tenant, response_id, after=page.after, limit=page.limit, order=page.order
+        )
     )
