@@ -33,6 +33,7 @@ def pod_env(r: Rendered, deployment: dict[str, Any], tmp: Path, port: int) -> di
     container = pod["spec"]["containers"][0]
     downward = {
         "metadata.name": f"{deployment['metadata']['name']}-0",
+        "metadata.namespace": deployment["metadata"].get("namespace", "default"),
         "status.podIP": "127.0.0.1",
         "status.hostIP": "127.0.0.1",
     }

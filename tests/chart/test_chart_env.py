@@ -41,6 +41,8 @@ def env_names(cls: type[BaseModel], prefix: str) -> set[str]:
 
 # Downward-API helpers other variables expand with $(NAME); nothing else may lack the prefix.
 HELPERS = {"HOST_IP"}
+# Downward-API variables switchyard_common.telemetry reads itself (no settings fields).
+TELEMETRY = {"K8S_POD_NAME", "K8S_NAMESPACE_NAME"}
 ENGINE_CONTAINERS = {"engine", "chat"}  # vLLM/TGI/llama.cpp server, the helm test's curl
 
 
@@ -78,6 +80,9 @@ def test_env_vars_are_settings_fields(scenario: str) -> None:
             if name in HELPERS:
                 assert any(f"$({name})" in (v or "") for v in env.values()), f"{name} unused"
                 continue
+            if name in TELEMETRY:
+                assert value is None, f"{name}: from the Downward API"
+                continue
             where = f"{owner['metadata']['name']}/{c['name']}"
             assert name in known, f"{where}: {name} is no setting of {classes[prefix].__name__}"
             seen += 1
@@ -85,7 +90,7 @@ def test_env_vars_are_settings_fields(scenario: str) -> None:
         literal = {
             k: v.replace("$(HOST_IP)", "10.0.0.1")
             for k, v in env.items()
-            if v is not None and k not in HELPERS
+            if v is not None and k not in HELPERS | TELEMETRY
         }
         settings = _settings_from(classes[prefix], literal)
         if owner["kind"] == "Deployment":
@@ -169,3 +174,20 @@ def test_discovery_follows_consul() -> None:
         "name": "consul-acl",
         "key": "token",
     }
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_container_names_its_pod_and_namespace_for_traces(scenario: str) -> None:
+    from switchyard_common.telemetry import NAMESPACE_ENV, POD_ENV
+
+    assert {POD_ENV, NAMESPACE_ENV} == TELEMETRY
+    fields = {POD_ENV: "metadata.name", NAMESPACE_ENV: "metadata.namespace"}
+    r = rendered_scenario(scenario)
+    # The services' containers (a migration Job's serves nothing and exports no traces).
+    containers = [x for x in switchyard_containers(r) if x[0]["kind"] != "Job"]
+    assert containers
+    for owner, _, c in containers:
+        env = {e["name"]: e for e in c.get("env", [])}
+        for name, field in fields.items():
+            where = f"{owner['metadata']['name']}/{c['name']}: {name}"
+            assert env[name]["valueFrom"]["fieldRef"]["fieldPath"] == field, where

@@ -136,12 +136,21 @@ topologySpreadConstraints:
 {{- end }}
 {{- end -}}
 
-{{/* Env every service gets: identity, bind address, logs, Consul. ctx: dict root prefix port */}}
+{{/* Env every service gets: identity (also for traces), bind address, logs, Consul. ctx: dict root prefix port */}}
 {{- define "switchyard.commonEnv" -}}
 - name: {{ .prefix }}INSTANCE_ID
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+{{- /* The trace resource's k8s.pod.name and k8s.namespace.name (read by telemetry). */}}
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: K8S_NAMESPACE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
 - name: {{ .prefix }}HOST
   value: "0.0.0.0"
 - name: {{ .prefix }}PORT
