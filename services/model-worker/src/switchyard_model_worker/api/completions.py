@@ -5,25 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from switchyard_model_worker import generation_requests, native_responses, relaying
+from switchyard_model_worker import generation_requests, native_responses
 from switchyard_model_worker.api.deps import RunnerDep, SettingsDep
-from switchyard_model_worker.api.tracking import counted
+from switchyard_model_worker.api.generation import serve
 from switchyard_model_worker.native_responses import TEXT
 from switchyard_model_worker.openai_requests import CompletionRequest
 
 router = APIRouter(tags=["completions"])
-ENDPOINT = "completions"
+PATH = "/v1/completions"
 
 
-@router.post("/v1/completions")
+@router.post(PATH)
 async def create_completion(
     body: CompletionRequest, request: Request, runner: RunnerDep, settings: SettingsDep
 ) -> Response:
-    with counted(runner, ENDPOINT):
-        runner.check_model(body.model, "completions")
-        if runner.backend.relays:
-            call = relaying.relay_call("/v1/completions", body)
-            return await relaying.respond(request, runner, call)
+    async def native() -> Response:
         gen = generation_requests.completion_to_generation_request(
             body, settings.default_max_tokens
         )
@@ -37,3 +33,13 @@ async def create_completion(
             include_usage=body.include_usage(),
             prefix=prefix,
         )
+
+    return await serve(
+        request,
+        runner,
+        body,
+        endpoint="completions",
+        capability="completions",
+        path=PATH,
+        native=native,
+    )
