@@ -105,16 +105,18 @@ class ModelRunner:
                 headers={"retry-after": "5"},
             )
 
-    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+    # Both hand out the metered generator itself (no wrapping generator): closing it early
+    # runs its ``finally`` then and there, in the request's task, while the request's span
+    # is still open; a wrapper would leave it to the event loop's finaliser, later and
+    # outside the request (the slot held meanwhile, the GenAI attributes lost).
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         """Admit, generate, and record metrics. Closing it early cancels the generation."""
         param = "messages" if request.messages is not None else "prompt"
-        async for event in self._metered(lambda s: self.backend.generate(request, s), param):
-            yield event
+        return self._metered(lambda s: self.backend.generate(request, s), param)
 
-    async def relay(self, call: RelayCall) -> AsyncGenerator[RelayEvent, None]:
+    def relay(self, call: RelayCall) -> AsyncGenerator[RelayEvent, None]:
         """Admit, relay to the engine, and record metrics."""
-        async for event in self._metered(lambda s: self.backend.relay(call, s)):
-            yield event
+        return self._metered(lambda s: self.backend.relay(call, s))
 
     async def relay_embeddings(self, call: RelayCall, inputs: int) -> RelayResponse:
         """Admit and relay one embeddings request to the engine."""
