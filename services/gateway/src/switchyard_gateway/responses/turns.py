@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from opentelemetry import trace
 from starlette.responses import Response
 
 from switchyard_common.errors import UpstreamError, json_response
 from switchyard_common.sse import EventStreamResponse
+from switchyard_common.telemetry import record_genai
 from switchyard_gateway.forwarding import Forwarder
 from switchyard_gateway.keys import ApiKey
 from switchyard_gateway.outcome import Outcome
@@ -97,6 +99,18 @@ def release(started: Started) -> None:
         upstream.on_close()
 
 
+def _trace(started: Started, result: TurnResult) -> None:
+    """GenAI attributes on the request's span (only a sampled one: unsampled pays nothing)."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        record_genai(
+            span, "responses", request_model=started.turn.model,
+            response_model=started.response.model, input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            finish_reasons=[result.finish_reason] if result.finish_reason else (),
+        )  # fmt: skip
+
+
 async def _as_sse(events: AsyncGenerator[Event, None]) -> AsyncIterator[bytes]:
     try:
         async for event in events:
@@ -163,6 +177,7 @@ class Turns:
             output_tokens=int(usage.get("completion_tokens", 0)),
         )
         self.charge(started.key, result.input_tokens + result.output_tokens)
+        _trace(started, result)
         final = started.response.body(status_of(result), result)
         return await self._record(started, final)
 
@@ -206,6 +221,7 @@ class Turns:
                             result.finish_reason = choice["finish_reason"]
             result.text = "".join(text)
             self.charge(started.key, result.input_tokens + result.output_tokens)
+            _trace(started, result)
             closing, final = writer.closing(result)
             await self._record(started, final)
             for event in closing:
