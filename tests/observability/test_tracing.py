@@ -1,6 +1,7 @@
 """One request through the gateway is one trace: every service exports over OTLP to one
-receiver on loopback; the worker's span is a child of the gateway's, and both carry the
-OpenTelemetry GenAI attributes (time to first token as an event on streams)."""
+receiver on loopback; the worker's span (and the session service's, for a stateful turn) is a
+child of the gateway's, and both carry the OpenTelemetry GenAI attributes (time to first
+token as an event on streams)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def one_trace(receiver: Receiver, request_model: str, stream: bool) -> list[Span
         for gw in spans:
             if (
                 gw.service == "gateway"
+                and gw.name != "POST /v1/responses"
                 and gw.attributes.get("gen_ai.request.model") == (request_model)
                 and ("gen_ai.first_token" in gw.events) == stream
             ):
@@ -97,7 +99,54 @@ def test_a_stream_records_time_to_first_token_as_an_event(
     trace = one_trace(receiver, MODEL, stream=True)  # its gateway span has the event
     gateway = next(s for s in trace if not s.parent_id)
     assert gateway.service == "gateway" and gateway.attributes["gen_ai.usage.output_tokens"] > 0
-    assert any(s.service == "model-worker" and s.parent_id == gateway.span_id for s in trace)
+    # The worker's span stays open until its stream has ended: usage and why it stopped.
+    worker = next(s for s in trace if s.service == "model-worker")
+    assert worker.parent_id == gateway.span_id
+    a = worker.attributes
+    assert a["gen_ai.usage.output_tokens"] == gateway.attributes["gen_ai.usage.output_tokens"]
+    assert a["gen_ai.usage.input_tokens"] > 0
+    assert a["gen_ai.response.finish_reasons"] in (["length"], ["stop"])
+    assert "gen_ai.first_token" in worker.events
+
+
+def test_a_stateful_response_is_one_trace_across_gateway_session_and_worker(
+    traced: tuple[Platform, Receiver],
+) -> None:
+    platform, receiver = traced
+    with openai.OpenAI(base_url=platform.base_url, api_key=platform.api_key, max_retries=0) as c:
+        conversation = c.conversations.create()
+        reply = c.responses.create(
+            model=MODEL, input="Hi", conversation=conversation.id, max_output_tokens=5
+        )
+    assert reply.usage
+
+    def complete(spans: list[Span]) -> list[Span] | None:
+        for gw in spans:
+            if gw.service == "gateway" and gw.name == "POST /v1/responses":
+                trace = [s for s in spans if s.trace_id == gw.trace_id]
+                if {"session", "model-worker"} <= {s.service for s in trace}:
+                    return trace
+        return None
+
+    trace: list[Span] = receiver.wait_for(complete)
+    roots = [s for s in trace if not s.parent_id]
+    assert [r.service for r in roots] == ["gateway"], "one root: the gateway's request span"
+    gateway = roots[0]
+    by_id = {s.span_id: s for s in trace}
+    for span in trace:
+        if span.service != "gateway":  # a remote child: its parent is a span of its caller
+            assert span.parent_id in by_id, f"{span.service} {span.name}: dangling parent"
+            assert by_id[span.parent_id].service == "gateway", (span.service, span.name)
+    session = [s for s in trace if s.service == "session"]
+    assert any(s.name.startswith("POST") for s in session), "the turn is recorded"
+    chat = next(s for s in trace if s.name == "POST /v1/chat/completions")
+    assert chat.service == "model-worker" and chat.parent_id == gateway.span_id
+    a = gateway.attributes
+    assert a["gen_ai.operation.name"] == "chat"
+    assert a["gen_ai.request.model"] == a["gen_ai.response.model"] == MODEL
+    assert a["gen_ai.usage.input_tokens"] == reply.usage.input_tokens
+    assert a["gen_ai.usage.output_tokens"] == reply.usage.output_tokens
+    assert chat.attributes["gen_ai.usage.output_tokens"] == reply.usage.output_tokens
 
 
 def test_latency_and_ttft_histograms_link_to_traces_in_openmetrics(
