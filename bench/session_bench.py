@@ -31,7 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from switchyard_cli.processes import ChildProcess, free_port  # noqa: E402
+from switchyard_cli.processes import ChildProcess, free_port, stop_all  # noqa: E402
 from switchyard_gateway.keys import hash_key  # noqa: E402
 from tests.support.postgres import start_postgres  # noqa: E402
 
@@ -41,18 +41,22 @@ MODEL = "bench-model"
 GATEWAY_MODULE = "switchyard_gateway"
 
 
-def start(name: str, argv: list[str], env: dict[str, str], logs: Path, port: int) -> str:
-    child = ChildProcess(name, argv, logs / f"{name}.log", env=env).start()
+def start(
+    children: list[ChildProcess],
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    logs: Path,
+    port: int,
+) -> str:
+    """``argv`` as a child (stopped with the others, even when it never became ready)."""
+    children.append(ChildProcess(name, argv, logs / f"{name}.log", env=env).start())
     url = f"http://127.0.0.1:{port}"
-    child.wait_ready(f"{url}/readyz", 120)
-    CHILDREN.append(child)
+    children[-1].wait_ready(f"{url}/readyz", 120)
     return url
 
 
-CHILDREN: list[ChildProcess] = []
-
-
-def session_service(logs: Path, database_url: str) -> str:
+def session_service(children: list[ChildProcess], logs: Path, database_url: str) -> str:
     env = {"SWITCHYARD_SESSION_DATABASE_URL": database_url,
            "SWITCHYARD_SESSION_DATA_DIR": str(logs / "session"),
            "SWITCHYARD_SESSION_LOG_LEVEL": "WARNING"}  # fmt: skip
@@ -60,7 +64,8 @@ def session_service(logs: Path, database_url: str) -> str:
                    env={**os.environ, **env}, check=True, capture_output=True)  # fmt: skip
     port = free_port()
     env["SWITCHYARD_SESSION_PORT"] = str(port)
-    return start("session", [sys.executable, "-m", "switchyard_session"], env, logs, port)
+    argv = [sys.executable, "-m", "switchyard_session"]
+    return start(children, "session", argv, env, logs, port)
 
 
 def percentiles(samples: list[float]) -> str:
@@ -167,15 +172,17 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="session-bench-"))
     print(f"logs in {logs}")
     server = start_postgres()
+    children: list[ChildProcess] = []
     try:
-        url = session_service(logs, server.create_database("bench"))
+        url = session_service(children, logs, server.create_database("bench"))
         asyncio.run(appends(url, samples))
         asyncio.run(context_builds(url, samples, args.budget))
         stub_port = free_port()
-        start("stub", [sys.executable, str(ROOT / "bench" / "stub_upstream.py"), "--port",
-                       str(stub_port), "--model", MODEL], {}, logs, stub_port)  # fmt: skip
+        stub = [sys.executable, str(ROOT / "bench" / "stub_upstream.py"),
+                "--port", str(stub_port), "--model", MODEL]  # fmt: skip
+        start(children, "stub", stub, {}, logs, stub_port)
         port = free_port()
-        gateway = start("gateway", [sys.executable, "-m", GATEWAY_MODULE], {
+        gateway = start(children, "gateway", [sys.executable, "-m", GATEWAY_MODULE], {
             "SWITCHYARD_GATEWAY_PORT": str(port),
             "SWITCHYARD_GATEWAY_STATIC_WORKERS": json.dumps(
                 [{"url": f"http://127.0.0.1:{stub_port}"}]),
@@ -185,8 +192,7 @@ def main() -> None:
         }, logs, port)  # fmt: skip
         asyncio.run(gateway_overhead(gateway, samples))
     finally:
-        for child in reversed(CHILDREN):
-            child.stop()
+        stop_all(reversed(children))
         server.stop("immediate")
 
 

@@ -24,7 +24,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from switchyard_cli.processes import ChildProcess, free_port  # noqa: E402
+from switchyard_cli.processes import ChildProcess, free_port, stop_all, wait_until  # noqa: E402
 from tests.support.postgres import start_postgres  # noqa: E402
 
 EVENT = "batch.completed"
@@ -36,7 +36,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def webhook_process(logs: Path, name: str, database_url: str, dispatcher: bool) -> ChildProcess:
+def webhook_process(
+    children: list[ChildProcess], logs: Path, name: str, database_url: str, dispatcher: bool
+) -> str:
+    """A webhook service as a child in ``children`` (stopped by the caller, ready or not)."""
     port = free_port()
     env = {
         "SWITCHYARD_WEBHOOK_PORT": str(port),
@@ -51,9 +54,10 @@ def webhook_process(logs: Path, name: str, database_url: str, dispatcher: bool) 
         "SWITCHYARD_WEBHOOK_LOG_LEVEL": "WARNING",
     }
     argv = [sys.executable, "-m", "switchyard_webhook"]
-    child = ChildProcess(name, argv, logs / f"{name}.log", env=env).start()
-    child.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    return child.wait_ready(f"http://127.0.0.1:{port}/readyz", 60)
+    children.append(ChildProcess(name, argv, logs / f"{name}.log", env=env).start())
+    url = f"http://127.0.0.1:{port}"
+    children[-1].wait_ready(f"{url}/readyz", 60)
+    return url
 
 
 async def load(url: str, receiver: str, endpoints: int, events: int) -> None:
@@ -79,30 +83,28 @@ def run(server: object, logs: Path, receiver: str, args: argparse.Namespace, k: 
     database_url = server.create_database()  # type: ignore[attr-defined]
     events = args.deliveries // args.endpoints
     expected = events * args.endpoints
-    loader = webhook_process(logs, f"loader-{k}", database_url, dispatcher=False)
+    loader: list[ChildProcess] = []
     try:
-        asyncio.run(load(loader.url, receiver, args.endpoints, events))  # type: ignore[attr-defined]
+        url = webhook_process(loader, logs, f"loader-{k}", database_url, dispatcher=False)
+        asyncio.run(load(url, receiver, args.endpoints, events))
     finally:
-        loader.stop()
+        stop_all(loader)
     httpx.post(f"{receiver}/reset").raise_for_status()
-    dispatchers = [
-        webhook_process(logs, f"dispatcher-{k}-{i}", database_url, dispatcher=True)
-        for i in range(k)
-    ]
-    started_cpu = sum(cpu_seconds(d.pid) for d in dispatchers)  # start-up, not delivery
+    dispatchers: list[ChildProcess] = []
     try:
-        deadline = time.time() + args.timeout
-        while time.time() < deadline:
-            stats = httpx.get(f"{receiver}/stats").json()
-            if stats["unique"] >= expected:
-                break
-            time.sleep(0.2)
+        for i in range(k):
+            webhook_process(dispatchers, logs, f"dispatcher-{k}-{i}", database_url, dispatcher=True)
+        started_cpu = sum(cpu_seconds(d.pid) for d in dispatchers)  # start-up, not delivery
+
+        def delivered() -> bool:
+            return bool(httpx.get(f"{receiver}/stats").json()["unique"] >= expected)
+
+        wait_until(delivered, args.timeout, interval=0.2)
         time.sleep(1.0)  # late duplicates, if any, would arrive now
         stats = httpx.get(f"{receiver}/stats").json()
         cpu = sum(cpu_seconds(d.pid) for d in dispatchers) - started_cpu
     finally:
-        for d in dispatchers:
-            d.stop()
+        stop_all(dispatchers)
     span = max(stats["last"] - stats["first"], 1e-9)
     return {
         "dispatchers": k,
