@@ -82,6 +82,18 @@ class Gateway:
             self._store_warned_at[store] = now
             log.warning("%s store unavailable, serving without it: %r", store, exc)
 
+    async def admit(self, key: ApiKey) -> list[tuple[bytes, bytes]]:
+        """Admit one request of ``key`` by its rate limit: its ``x-ratelimit-*`` headers, or
+        429 over the limit. A limit store that is down lets the request by (fail open)."""
+        try:
+            return await self.limiter.admit(key)
+        except RateLimitError as exc:
+            self.metrics.rate_limited(exc.code or "rate_limit").inc()
+            raise
+        except Exception as exc:  # the limit store is down: serve rather than fail
+            self._store_failed("rate_limit", exc)
+            return []
+
     def _label(self, model: str) -> str:
         """Bounded model label: only models some instance serves."""
         return model if self.forwarder.pool.knows(model) else "unknown"
@@ -112,13 +124,7 @@ class Gateway:
             body = parse_body(raw, route.required)
             model = self.forwarder.resolve(body["model"])
             model_label = self._label(model)
-            try:
-                rate_headers = await self.limiter.admit(key)
-            except RateLimitError as exc:
-                self.metrics.rate_limited(exc.code or "rate_limit").inc()
-                raise
-            except Exception as exc:  # the limit store is down: serve rather than fail
-                self._store_failed("rate_limit", exc)
+            rate_headers = await self.admit(key)
             response = await self._respond(
                 request, headers, key, route, raw, body, model, started, lease
             )

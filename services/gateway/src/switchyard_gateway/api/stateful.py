@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from starlette.responses import Response
 
-from switchyard_common.errors import RateLimitError, RequestTooLargeError, json_response
+from switchyard_common.errors import RequestTooLargeError, json_response
 from switchyard_gateway.api.deps import ApiKeyDep, gateway_of
 from switchyard_gateway.keys import ApiKey
 from switchyard_gateway.session_client import SessionClient, SessionUnavailableError
@@ -24,14 +24,7 @@ async def get_sessions(request: Request) -> SessionClient:
 
 async def admitted_key(request: Request, key: ApiKeyDep) -> ApiKey:
     """The caller's key, admitted by its rate limit (429 over it; a down store lets it by)."""
-    gateway = gateway_of(request)
-    try:
-        await gateway.limiter.admit(key)
-    except RateLimitError as exc:
-        gateway.metrics.rate_limited(exc.code or "rate_limit").inc()
-        raise
-    except Exception as exc:
-        gateway._store_failed("rate_limit", exc)
+    await gateway_of(request).admit(key)
     return key
 
 
