@@ -36,6 +36,10 @@ class SessionSettings(ServiceSettings):
     cleanup_interval_seconds: float = Field(default=60.0, gt=0)
     cleanup_batch_size: int = Field(default=500, ge=1)
 
+    # Background responses: a response claimed this many times without finishing (its
+    # gateways died) is marked failed instead of being run again.
+    background_max_attempts: int = Field(default=3, ge=1)
+
     def resolved_database_url(self) -> str:
         """The database URL in use: the setting, or the embedded SQLite file."""
         if self.database_url is not None:

@@ -17,7 +17,7 @@ from switchyard_common.app import create_service_app
 from switchyard_common.errors import ServiceUnavailableError
 from switchyard_common.readiness import writable_dir_check
 from switchyard_session import migrate
-from switchyard_session.api import context, conversations, items, responses
+from switchyard_session.api import background, context, conversations, items, responses
 from switchyard_session.api.deps import require_internal_token
 from switchyard_session.config import SessionSettings
 from switchyard_session.db import Database, create_engine
@@ -68,6 +68,6 @@ def create_app(
     for error in (OSError, OperationalError, InterfaceError):
         app.add_exception_handler(error, database_unavailable)
     guarded = [Depends(require_internal_token)]
-    for module in (conversations, items, responses, context):
+    for module in (conversations, items, responses, context, background):
         app.include_router(module.router, dependencies=guarded)
     return app

@@ -76,7 +76,15 @@ responses = Table(
     # The Response object as the API returns it.
     Column("data", JSON, nullable=False),
     Column("expires_at", Float, nullable=True),
+    # Background responses only (null otherwise): see claims.py.
+    Column("status", String(32), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("owner", String(255), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    # The create request the runner replays (the turn's parameters).
+    Column("request", JSON, nullable=True),
     Index("ix_responses_expires_at", "expires_at"),
+    Index("ix_responses_status", "status"),
 )
 
 idempotency = Table(

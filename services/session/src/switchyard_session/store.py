@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchyard_session import context, conversations, responses
+from switchyard_session import claims, context, conversations, responses
 from switchyard_session.conversations import Item, conversation_body, not_found
 from switchyard_session.db import Database
 from switchyard_session.idempotency import write_once
@@ -203,6 +203,43 @@ class Store:
                 conn, tenant, response_id, section=SECTION_INPUT, after=after, limit=limit,
                 order=order,
             )  # fmt: skip
+
+    # Background responses (see claims.py)
+
+    async def queue_response(
+        self, tenant: str, response: dict[str, Any], request: dict[str, Any]
+    ) -> dict[str, Any]:
+        now = self.clock()
+        async with self.db.write() as conn:
+            return await claims.insert_queued(
+                conn, tenant, response, request, now=now,
+                expires_at=self.retention.expires_at(tenant, now),
+            )  # fmt: skip
+
+    async def claim(self, owner: str, lease_seconds: float, max_attempts: int) -> claims.Claim:
+        async with self.db.write() as conn:
+            return await claims.claim(
+                conn, owner, now=self.clock(), lease_seconds=lease_seconds,
+                max_attempts=max_attempts, skip_locked=not self.db.is_sqlite,
+            )  # fmt: skip
+
+    async def renew(self, response_id: str, owner: str, lease_seconds: float) -> str | None:
+        async with self.db.write() as conn:
+            return await claims.renew(
+                conn, response_id, owner, now=self.clock(), lease_seconds=lease_seconds
+            )
+
+    async def finish(
+        self, response_id: str, owner: str, response: dict[str, Any], input_items: list[Item]
+    ) -> bool:
+        async with self.db.write() as conn:
+            return await claims.finish(
+                conn, response_id, owner, response, input_items, now=self.clock()
+            )
+
+    async def cancel_response(self, tenant: str, response_id: str) -> dict[str, Any]:
+        async with self.db.write() as conn:
+            return await claims.cancel(conn, tenant, response_id, lock=not self.db.is_sqlite)
 
     # Context
 
