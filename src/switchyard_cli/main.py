@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -44,11 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WEBHOOK_TOKEN_ENV = "SWITCHYARD_WEBHOOK_INTERNAL_TOKEN"  # noqa: S105 (a variable name)
+
+
 def service_specs(args: argparse.Namespace, dev_key_digest: str) -> list[ServiceSpec]:
     data = args.data_dir.resolve()
     common = {"LOG_LEVEL": args.log_level}
-    # The webhook service takes calls only with this run's token, which the gateway sends.
-    webhook_token = secrets.token_urlsafe(32)
+    # The webhook service takes calls only with this run's token, which the gateway sends:
+    # the one in the environment when set (so a tool beside the platform can publish too),
+    # else a fresh one.
+    webhook_token = os.environ.get(WEBHOOK_TOKEN_ENV) or secrets.token_urlsafe(32)
 
     def env(prefix: str, **values: str) -> dict[str, str]:
         merged = {**common, **values}

@@ -26,11 +26,14 @@ EMBEDDINGS_MODEL = "all-minilm-l6-v2"
 NAMESPACE = "switchyard"
 # Environment the services inherit through ``switchyard up``: quick webhook retries, so a
 # failing receiver is dead-lettered within the test.
+WEBHOOK_TOKEN = "observability-test-token"
 SERVICE_ENV = {
     "SWITCHYARD_WEBHOOK_RETRY_SCHEDULE_SECONDS": "[0.05]",
     "SWITCHYARD_WEBHOOK_DISPATCHER_POLL_SECONDS": "0.05",
     # The embedded session database is created at start (``switchyard up`` may not ask yet).
     "SWITCHYARD_SESSION_AUTO_MIGRATE": "true",
+    # The webhook service's internal token, so the traffic below can call it directly.
+    "SWITCHYARD_WEBHOOK_INTERNAL_TOKEN": WEBHOOK_TOKEN,
 }
 
 
@@ -144,7 +147,7 @@ class Traffic:
 
     def conversation_turn(self) -> None:
         """A turn on the session service, as the gateway calls it for a tenant."""
-        headers = {"x-switchyard-tenant": "acme"}
+        headers = {"x-switchyard-tenant": "acme", "authorization": f"Bearer {WEBHOOK_TOKEN}"}
         item = {"type": "message", "role": "user", "content": "Hello"}
         with httpx.Client(base_url=self.platform.session, headers=headers, timeout=10) as http:
             if not self.conversation:
@@ -177,7 +180,7 @@ class WebhookReceiver:
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        headers = {"x-switchyard-tenant": "acme"}
+        headers = {"x-switchyard-tenant": "acme", "authorization": f"Bearer {WEBHOOK_TOKEN}"}
         try:
             async with httpx.AsyncClient(base_url=webhook_url, headers=headers, timeout=10) as c:
                 for name in () if self.endpoints else ("ok", "fail"):
