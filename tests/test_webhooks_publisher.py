@@ -18,7 +18,7 @@ TOKEN = "internal-" + "d" * 24
 
 def dropped(registry: CollectorRegistry, reason: str) -> float:
     value = registry.get_sample_value(
-        "switchyard_webhook_publisher_dropped_events_total", {"reason": reason}
+        "switchyard_gateway_webhook_events_dropped_total", {"reason": reason}
     )
     return value or 0.0
 
@@ -30,7 +30,11 @@ async def test_events_published_while_the_service_is_down_arrive_once_it_is_up(
     settings = fast_settings(tmp_path, internal_token=TOKEN)
     registry = CollectorRegistry()
     publisher = WebhookPublisher(
-        f"http://127.0.0.1:{port}", registry, token=TOKEN, retry_initial_seconds=0.05
+        f"http://127.0.0.1:{port}",
+        registry,
+        service="gateway",
+        token=TOKEN,
+        retry_initial_seconds=0.05,
     )
     async with run_receiver() as receiver:
         async with webhook_service(settings, port) as service:
@@ -52,14 +56,16 @@ async def test_events_published_while_the_service_is_down_arrive_once_it_is_up(
                 ]
         finally:
             await publisher.aclose(drain_seconds=0)
-    published = "switchyard_webhook_publisher_published_events_total"
+    published = "switchyard_gateway_webhook_events_published_total"
     assert registry.get_sample_value(published) == 3
     assert dropped(registry, "shutdown") == dropped(registry, "queue_full") == 0
 
 
 async def test_full_queue_drops_and_counts_without_waiting() -> None:
     registry = CollectorRegistry()
-    publisher = WebhookPublisher(f"http://127.0.0.1:{free_port()}", registry, max_queue=2)
+    publisher = WebhookPublisher(
+        f"http://127.0.0.1:{free_port()}", registry, service="gateway", max_queue=2
+    )
     results = [publisher.publish("switchyard.worker.ready", {"n": i}) for i in range(5)]
     assert results == [True, True, False, False, False]
     assert dropped(registry, "queue_full") == 3
@@ -83,7 +89,9 @@ async def test_a_retried_event_id_is_stored_once(tmp_path: Path) -> None:
 
 async def test_publish_from_another_thread_reaches_the_queue() -> None:
     registry = CollectorRegistry()
-    publisher = WebhookPublisher(f"http://127.0.0.1:{free_port()}", registry, max_queue=4)
+    publisher = WebhookPublisher(
+        f"http://127.0.0.1:{free_port()}", registry, service="gateway", max_queue=4
+    )
     publisher.start()
     handed = await asyncio.to_thread(publisher.publish, "switchyard.circuit.closed", {"i": 1})
     assert handed

@@ -36,14 +36,17 @@ class QueuedEvent:
 
 
 class PublisherMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    """``switchyard_<service>_webhook_events_*``: the publishing service's own families."""
+
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        prefix = f"switchyard_{service.replace('-', '_')}_webhook_events"
         self.published = Counter(
-            "switchyard_webhook_publisher_published_events",
+            f"{prefix}_published",
             "Events the webhook service acknowledged.",
             registry=registry,
         )
         self.dropped = Counter(
-            "switchyard_webhook_publisher_dropped_events",
+            f"{prefix}_dropped",
             "Events dropped: queue_full, rejected (by the webhook service) or shutdown.",
             ["reason"],
             registry=registry,
@@ -51,7 +54,7 @@ class PublisherMetrics:
         for reason in ("queue_full", "rejected", "shutdown"):
             self.dropped.labels(reason)
         self.queued = Gauge(
-            "switchyard_webhook_publisher_queued_events",
+            f"{prefix}_queued",
             "Events waiting to be sent to the webhook service.",
             registry=registry,
         )
@@ -65,13 +68,14 @@ class WebhookPublisher:
         base_url: str,
         registry: CollectorRegistry,
         *,
+        service: str,
         token: str | None = None,
         max_queue: int = 10_000,
         retry_initial_seconds: float = 0.2,
         retry_max_seconds: float = 10.0,
         timeout_seconds: float = 5.0,
     ) -> None:
-        self.metrics = PublisherMetrics(registry)
+        self.metrics = PublisherMetrics(registry, service)
         self._queue: asyncio.Queue[QueuedEvent] = asyncio.Queue(max_queue)
         self._http = create_http_client(
             HttpClientConfig(connect_timeout=timeout_seconds, read_timeout=timeout_seconds),

@@ -29,7 +29,9 @@ def platform_events(
     """A started publisher of platform events (for the operators' tenant), or None."""
     if not settings.webhook_url:
         return None
-    publisher = WebhookPublisher(settings.webhook_url, registry, token=_token(settings))
+    publisher = WebhookPublisher(
+        settings.webhook_url, registry, service="gateway", token=_token(settings)
+    )
     publisher.start()
     return publisher
 
