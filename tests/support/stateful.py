@@ -57,11 +57,16 @@ def start_session(tmp: Path, database_url: str) -> ServiceProcess:
 
 
 def start_stateful_gateway(
-    tmp: Path, worker_url: str, session_url: str, extra_workers: tuple[str, ...] | list[str] = ()
+    tmp: Path,
+    worker_url: str,
+    session_url: str,
+    extra_workers: tuple[str, ...] | list[str] = (),
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> ServiceProcess:
-    port = free_port()
+    port = port or free_port()
     workers = [{"url": url} for url in (worker_url, *extra_workers)]
-    env = {
+    env = (env or {}) | {
         "SWITCHYARD_GATEWAY_PORT": str(port),
         "SWITCHYARD_GATEWAY_STATIC_WORKERS": json.dumps(workers),
         "SWITCHYARD_GATEWAY_API_KEY_HASHES": json.dumps([hash_key(KEY)]),

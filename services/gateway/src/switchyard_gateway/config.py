@@ -95,3 +95,9 @@ class GatewaySettings(ServiceSettings):
     session_url: str | None = None
     # The token the session service requires (its SWITCHYARD_SESSION_INTERNAL_TOKEN).
     session_token: SecretStr | None = None
+    # Background responses (background=true): the lease a runner holds on a claimed one
+    # (renewed every third of it; another gateway takes it up once it ran out), how often an
+    # idle runner asks for queued ones, and how many one gateway runs at once.
+    background_lease_seconds: float = Field(default=30.0, gt=0)
+    background_poll_seconds: float = Field(default=1.0, gt=0)
+    background_concurrency: int = Field(default=4, ge=1)

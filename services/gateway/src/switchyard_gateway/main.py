@@ -101,6 +101,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The webhook service's relay and platform events (None without webhook_url).
     app.state.webhooks = webhooks = platform_events.webhook_relay(settings)
     events = platform_events.platform_events(settings, app.state.registry)
+    app.state.events = events  # also the background responses' ends (see stateful.py)
 
     def on_breaker_change(instance_id: str, state: str) -> None:
         log.warning("circuit breaker changed", extra={"instance": instance_id, "state": state})

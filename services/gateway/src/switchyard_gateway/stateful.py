@@ -8,6 +8,11 @@ its prompt cache is reused), and the tokenizer that counts context with the work
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +25,7 @@ from switchyard_gateway.config import GatewaySettings
 from switchyard_gateway.forwarding import Forwarder
 from switchyard_gateway.handling import Gateway
 from switchyard_gateway.policies import SessionAffinity
+from switchyard_gateway.responses.background import BackgroundRunner
 from switchyard_gateway.responses.turns import Turns
 from switchyard_gateway.responses.window import Tokenizer
 from switchyard_gateway.session_client import SessionClient
@@ -41,6 +47,22 @@ def affinity_forwarder(forwarder: Forwarder) -> Forwarder:
     )
 
 
+def background_runner(
+    app: FastAPI, turns: Turns, sessions: SessionClient | None
+) -> BackgroundRunner | None:
+    """The runner of background responses (None without the session service)."""
+    settings: GatewaySettings = app.state.settings
+    if sessions is None:
+        return None
+    return BackgroundRunner(
+        turns, sessions, getattr(app.state, "events", None),
+        owner=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}",
+        lease_seconds=settings.background_lease_seconds,
+        poll_seconds=settings.background_poll_seconds,
+        concurrency=settings.background_concurrency,
+    )  # fmt: skip
+
+
 def install_stateful(app: FastAPI) -> None:
     """Serve the Conversations and Responses APIs on ``app`` (the gateway's)."""
     settings: GatewaySettings = app.state.settings
@@ -59,15 +81,21 @@ def install_stateful(app: FastAPI) -> None:
             sessions = SessionClient(session_url, session_token) if session_url else None
             http = create_http_client(HttpClientConfig(read_timeout=30.0))
             app.state.sessions = sessions
-            app.state.turns = Turns(
+            app.state.turns = turns = Turns(
                 affinity_forwarder(gateway.forwarder),
                 sessions,
                 Tokenizer(gateway.forwarder.pool, http),
                 gateway.limiter.charge,
             )
+            app.state.background = runner = background_runner(app, turns, sessions)
+            task = asyncio.create_task(runner.run_forever()) if runner else None
             try:
                 yield state
             finally:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await http.aclose()
                 if sessions is not None:
                     await sessions.aclose()

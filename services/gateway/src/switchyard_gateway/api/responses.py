@@ -1,5 +1,5 @@
-"""``/v1/responses``: create (a turn, streamed or not) on the gateway; retrieve, delete and
-input items from the session service."""
+"""``/v1/responses``: create (a turn, streamed, or queued in the background) and cancel on
+the gateway; retrieve, delete and input items from the session service."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
-from switchyard_gateway.api.stateful import AdmittedKeyDep, IdempotencyKeyHeader, relay
+from switchyard_common.errors import json_response
+from switchyard_gateway.api.stateful import (
+    AdmittedKeyDep,
+    IdempotencyKeyHeader,
+    SessionsDep,
+    relay,
+)
+from switchyard_gateway.responses.background import BackgroundRunner
 from switchyard_gateway.responses.request import parse_turn
 from switchyard_gateway.responses.turns import Turns
+from switchyard_gateway.session_client import SessionUnavailableError
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
 
@@ -22,8 +30,30 @@ async def create_response(
     key: AdmittedKeyDep,
     idem: IdempotencyKeyHeader = None,
 ) -> Response:
+    turn = parse_turn(body)
+    if turn.background:
+        runner: BackgroundRunner | None = request.app.state.background
+        if runner is None:
+            raise SessionUnavailableError()
+        return json_response(await runner.queue(turn, body, key))
     turns: Turns = request.app.state.turns
-    return await turns.run(parse_turn(body), key, idem)
+    return await turns.run(turn, key, idem)
+
+
+@router.post("/{response_id}/cancel")
+async def cancel_response(
+    request: Request, response_id: str, key: AdmittedKeyDep, sessions: SessionsDep
+) -> Response:
+    """Cancel a background response: the session service marks it, and the gateway running
+    it stops its generation (this one at once, another at its next lease renewal)."""
+    path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    answer = await sessions.call("POST", path.split("?", 1)[0], key.tenant)
+    runner: BackgroundRunner | None = request.app.state.background
+    if runner is not None:
+        runner.cancel(response_id)
+        if answer.get("status") == "cancelled":
+            runner.publish("response.cancelled", response_id, key.tenant)
+    return json_response(answer)
 
 
 for method, path, name in [

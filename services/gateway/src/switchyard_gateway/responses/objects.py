@@ -61,7 +61,7 @@ class TurnResponse:
             "created_at": self.created_at,
             "completed_at": int(time.time()) if finished else None,
             "status": status,
-            "background": False,
+            "background": turn.background,
             "error": None,
             "incomplete_details": incomplete,
             "instructions": turn.instructions,

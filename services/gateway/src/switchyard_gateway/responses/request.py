@@ -48,6 +48,8 @@ class TurnRequest:
     top_p: float | None = None
     truncation: Literal["auto", "disabled"] = "disabled"
     stream: bool = False
+    # Run later by a runner (see background.py): answered at once as ``queued``.
+    background: bool = False
 
     @property
     def stateful(self) -> bool:
@@ -123,8 +125,12 @@ def _check_out_of_scope(body: dict[str, Any]) -> None:
         raise unsupported("reasoning", "Reasoning options")
     if body.get("include"):
         raise unsupported("include", "Included extras")
-    if body.get("background"):
-        raise unsupported("background", "Background responses")
+    if body.get("background") and body.get("stream"):
+        raise unsupported("stream", "Streamed background responses")
+    if body.get("background") and body.get("conversation"):
+        raise unsupported("conversation", "Background responses in a conversation")
+    if body.get("background") and body.get("store") is False:
+        raise InvalidRequestError("A background response must be stored.", param="store")
     text_format = ((body.get("text") or {}).get("format") or {}).get("type", "text")
     if text_format != "text":
         raise unsupported("text.format", "Structured output formats")
@@ -173,6 +179,7 @@ def parse_turn(body: dict[str, Any]) -> TurnRequest:
         top_p=_optional(body, "top_p", (int, float)),
         truncation=truncation,
         stream=body.get("stream") is True,
+        background=body.get("background") is True,
     )
 
 

@@ -144,15 +144,22 @@ class Turns:
             )
         return json_response(await self.complete(started))
 
-    async def start(self, turn: TurnRequest, key: ApiKey, idempotency_key: str | None) -> Started:
-        """Build the context window and send the chat completion; errors (unknown ids,
-        context too long, workers busy) are raised before anything is answered."""
+    async def start(
+        self,
+        turn: TurnRequest,
+        key: ApiKey,
+        idempotency_key: str | None,
+        response: TurnResponse | None = None,
+    ) -> Started:
+        """Build the context window and send the chat completion (for ``response``: a
+        queued one's); errors (unknown ids, context too long, workers busy) are raised
+        before anything is answered."""
         if turn.stateful and self.sessions is None:
             raise SessionUnavailableError()
         model = self.forwarder.resolve(turn.model)
         window = await build_window(turn, model, key.tenant, self.sessions, self.tokenizer)
         body = _chat_body(turn, model, window)
-        response = TurnResponse(turn, model)
+        response = response or TurnResponse(turn, model)
         outcome = Outcome()
         # A chain's affinity is its first response: a first turn routes on its own id.
         answer = await self.forwarder.forward(
