@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 
 from services.webhook.tests.webhook_support import (
@@ -25,7 +26,13 @@ from services.webhook.tests.webhook_support import (
 )
 from tests.support.postgres import PostgresServer
 from tests.support.procs import ServiceProcess, free_port
-from tests.support.stateful import KEY, MODEL, start_session, start_stateful_gateway
+from tests.support.stateful import (
+    KEY,
+    MODEL,
+    SESSION_TOKEN,
+    start_session,
+    start_stateful_gateway,
+)
 
 TOKEN = "internal-" + "d" * 24
 FINAL = {"completed", "failed", "incomplete", "cancelled"}
@@ -172,6 +179,16 @@ async def test_killed_gateway_leaves_it_to_the_next(
             await until(running)
         finally:
             await asyncio.to_thread(first.stop, signal.SIGKILL)
+        # Nobody ends it now: it stays in_progress on the session service until taken up.
+        async with httpx.AsyncClient(base_url=p.session.url) as http:
+            stored = await http.get(
+                f"/v1/responses/{queued.id}",
+                headers={
+                    "authorization": f"Bearer {SESSION_TOKEN}",
+                    "x-switchyard-tenant": "default",
+                },
+            )
+        assert stored.json()["status"] == "in_progress"
         second = await p.gateway(free_port())
         try:
             event = await p.event_for(queued.id)
