@@ -153,10 +153,13 @@ async def test_cancel_mid_generation(
             assert cancelled.status == "cancelled"
             event = await p.event_for(queued.id)
             assert event["type"] == "response.cancelled"
+            assert (await client.responses.cancel(queued.id)).status == "cancelled"
             # The worker's slot is free again: a plain turn is answered.
             after = await client.responses.create(model=MODEL, input="Hi", max_output_tokens=4)
             assert after.status in ("completed", "incomplete")
             assert (await client.responses.retrieve(queued.id)).status == "cancelled"
+            # Cancelled once, announced once (the second cancel changed nothing).
+            assert [e["data"]["id"] for e in p.events()].count(queued.id) == 1
         finally:
             await asyncio.to_thread(gateway.stop)
 

@@ -70,7 +70,7 @@ async def test_claim_renew_finish(store: Store) -> None:
     assert (await store.get_response(T, "resp_1"))["status"] == "completed"
     listed = await store.list_input_items(T, "resp_1", after=None, limit=10, order="asc")
     assert [i["id"] for i in listed["data"]] == ["msg_0"]
-    assert (await store.cancel_response(T, "resp_1"))["status"] == "completed"
+    assert await store.cancel_response(T, "resp_1") == (final, False)
 
 
 async def test_expired_lease_is_taken_up_then_failed(store: Store) -> None:
@@ -89,7 +89,9 @@ async def test_expired_lease_is_taken_up_then_failed(store: Store) -> None:
 async def test_cancel(store: Store) -> None:
     await store.queue_response(T, _response("resp_1"), {})
     assert (await store.claim("gw-a", 30, 3)).claimed is not None
-    assert (await store.cancel_response(T, "resp_1"))["status"] == "cancelled"
+    cancelled, changed = await store.cancel_response(T, "resp_1")
+    assert cancelled["status"] == "cancelled" and changed
+    assert not (await store.cancel_response(T, "resp_1"))[1]  # announced once
     assert await store.renew("resp_1", "gw-a", 30) == "cancelled"  # the runner stops
     assert not await store.finish("resp_1", "gw-a", _response("resp_1"), [])
     with pytest.raises(NotFoundError):

@@ -164,8 +164,9 @@ async def finish(
 
 async def cancel(
     conn: AsyncConnection, tenant: str, response_id: str, *, lock: bool
-) -> dict[str, Any]:
-    """Cancel a queued or running background response; a finished one is answered as is."""
+) -> tuple[dict[str, Any], bool]:
+    """Cancel a queued or running background response; a finished one is answered as is.
+    Also whether this call cancelled it (so that its end is announced once)."""
     query = select(responses.c.status, responses.c.data).where(
         responses.c.id == response_id, responses.c.tenant == tenant
     )
@@ -176,10 +177,10 @@ async def cancel(
         raise InvalidRequestError("Only background responses can be cancelled.")
     if row.status in FINAL:
         result: dict[str, Any] = row.data
-        return result
+        return result, False
     data = _with_status(row.data, CANCELLED)
     await conn.execute(
         update(responses).where(responses.c.id == response_id)
         .values(status=CANCELLED, lease_until=None, data=data)
     )  # fmt: skip
-    return data
+    return data, True

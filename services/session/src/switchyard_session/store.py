@@ -237,7 +237,7 @@ class Store:
                 conn, response_id, owner, response, input_items, now=self.clock()
             )
 
-    async def cancel_response(self, tenant: str, response_id: str) -> dict[str, Any]:
+    async def cancel_response(self, tenant: str, response_id: str) -> tuple[dict[str, Any], bool]:
         async with self.db.write() as conn:
             return await claims.cancel(conn, tenant, response_id, lock=not self.db.is_sqlite)
 

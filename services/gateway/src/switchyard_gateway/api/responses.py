@@ -4,6 +4,7 @@ the gateway; retrieve, delete and input items from the session service."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
@@ -46,14 +47,14 @@ async def cancel_response(
 ) -> Response:
     """Cancel a background response: the session service marks it, and the gateway running
     it stops its generation (this one at once, another at its next lease renewal)."""
-    path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
-    answer = await sessions.call("POST", path.split("?", 1)[0], key.tenant)
+    answer = await sessions.call(
+        "POST", f"/internal/v1/responses/{quote(response_id, safe='')}/cancel", key.tenant
+    )
     runner: BackgroundRunner | None = request.app.state.background
-    if runner is not None:
+    if runner is not None and answer["cancelled"]:
         runner.cancel(response_id)
-        if answer.get("status") == "cancelled":
-            runner.publish("response.cancelled", response_id, key.tenant)
-    return json_response(answer)
+        runner.publish("response.cancelled", response_id, key.tenant)
+    return json_response(answer["response"])
 
 
 for method, path, name in [

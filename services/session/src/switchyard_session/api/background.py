@@ -1,5 +1,5 @@
 """Background responses: the gateway queues them, its runners claim, renew and finish them
-(``/internal/v1/responses``); callers cancel them (``POST /v1/responses/{id}/cancel``)."""
+and the gateway cancels them for callers (all under ``/internal/v1/responses``)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ async def finish_response(response_id: str, body: Finished, store: StoreDep) -> 
     )
 
 
-@router.post("/v1/responses/{response_id}/cancel")
+@router.post(f"{INTERNAL}/{{response_id}}/cancel")
 async def cancel_response(response_id: str, store: StoreDep, tenant: TenantDep) -> Response:
-    return json_response(await store.cancel_response(tenant, response_id))
+    """The response, and whether this call cancelled it (false: it had ended already)."""
+    response, cancelled = await store.cancel_response(tenant, response_id)
+    return json_response({"response": response, "cancelled": cancelled})
