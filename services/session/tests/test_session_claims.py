@@ -86,6 +86,15 @@ async def test_expired_lease_is_taken_up_then_failed(store: Store) -> None:
     assert await store.renew("resp_1", "gw-2", 10) is None
 
 
+async def test_release_on_shutdown(store: Store) -> None:
+    await store.queue_response(T, _response("resp_1"), {})
+    assert (await store.claim("gw-a", 60, 1)).claimed is not None
+    assert not await store.release("resp_1", "gw-b")
+    assert await store.release("resp_1", "gw-a")
+    claim = await store.claim("gw-b", 60, 1)  # at once, and not counted as an attempt
+    assert claim.claimed is not None and claim.claimed["attempt"] == 1
+
+
 async def test_cancel(store: Store) -> None:
     await store.queue_response(T, _response("resp_1"), {})
     assert (await store.claim("gw-a", 30, 3)).claimed is not None

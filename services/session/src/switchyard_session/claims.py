@@ -129,6 +129,21 @@ async def renew(
     return status
 
 
+async def release(conn: AsyncConnection, response_id: str, owner: str) -> bool:
+    """Give a claimed response back (its gateway is shutting down): claimable at once, the
+    attempt not counted."""
+    released = await conn.execute(
+        update(responses)
+        .where(
+            responses.c.id == response_id,
+            responses.c.owner == owner,
+            responses.c.status == IN_PROGRESS,
+        )
+        .values(lease_until=0.0, attempts=responses.c.attempts - 1)
+    )
+    return bool(released.rowcount)
+
+
 async def finish(
     conn: AsyncConnection,
     response_id: str,

@@ -229,6 +229,10 @@ class Store:
                 conn, response_id, owner, now=self.clock(), lease_seconds=lease_seconds
             )
 
+    async def release(self, response_id: str, owner: str) -> bool:
+        async with self.db.write() as conn:
+            return await claims.release(conn, response_id, owner)
+
     async def finish(
         self, response_id: str, owner: str, response: dict[str, Any], input_items: list[Item]
     ) -> bool:

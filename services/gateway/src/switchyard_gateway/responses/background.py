@@ -6,7 +6,8 @@ the gateway's lifespan) claims queued responses from the session service, at mos
 while the turn runs. When the renewal finds the response cancelled (or the lease taken by
 another gateway after this one stalled), the generation is stopped: its worker stream is
 closed, which frees the worker's slot. A gateway that dies leaves its lease to run out; the
-next claim takes the response up again (the session service fails it after its attempts).
+next claim takes the response up again (the session service fails it after its attempts);
+one shutting down gives its responses back at once.
 Each end is published to the response's tenant: ``response.completed`` / ``failed`` /
 ``incomplete`` here, ``response.cancelled`` by the cancel route.
 """
@@ -135,6 +136,10 @@ class BackgroundRunner:
                 if await self._renew(response_id) != "in_progress":
                     generation.cancel()  # cancelled, or no longer ours
             await asyncio.wait({generation})
+        except asyncio.CancelledError:  # shutting down: another gateway may take it now
+            generation.cancel()
+            await self._release(response_id)
+            raise
         finally:
             self._running.pop(response_id, None)
             generation.cancel()
@@ -147,6 +152,13 @@ class BackgroundRunner:
         )  # fmt: skip
         if finished["finished"]:
             self.publish(f"response.{final['status']}", response_id, tenant)
+
+    async def _release(self, response_id: str) -> None:
+        lease = {"owner": self.owner, "lease_seconds": self.lease_seconds}
+        with contextlib.suppress(SwitchyardError):
+            await self.sessions.call(
+                "POST", f"{INTERNAL}/{response_id}/release", NO_TENANT, json=lease
+            )
 
     async def _renew(self, response_id: str) -> str | None:
         lease = {"owner": self.owner, "lease_seconds": self.lease_seconds}

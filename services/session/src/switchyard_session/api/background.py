@@ -52,6 +52,11 @@ async def renew_lease(response_id: str, body: Lease, store: StoreDep) -> Respons
     return json_response({"status": status, "owned": status is not None})
 
 
+@router.post(f"{INTERNAL}/{{response_id}}/release")
+async def release_response(response_id: str, body: Lease, store: StoreDep) -> Response:
+    return json_response({"released": await store.release(response_id, body.owner)})
+
+
 @router.post(f"{INTERNAL}/{{response_id}}/finish")
 async def finish_response(response_id: str, body: Finished, store: StoreDep) -> Response:
     items = [item.model_dump() for item in body.input_items]
