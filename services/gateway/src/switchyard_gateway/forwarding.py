@@ -22,6 +22,7 @@ from switchyard_common.errors import (
     ServiceUnavailableError,
     UpstreamTimeoutError,
 )
+from switchyard_common.internal_calls import TENANT_HEADER
 from switchyard_common.telemetry import trace_headers
 from switchyard_gateway.breakers import UpstreamFailure
 from switchyard_gateway.outcome import Outcome
@@ -36,8 +37,6 @@ from switchyard_gateway.upstream import (
 )
 
 log = logging.getLogger(__name__)
-
-_TENANT = "x-switchyard-tenant"
 
 
 class InstancesBusyError(OverloadedError):
@@ -90,7 +89,7 @@ class Forwarder:
         """Upstream request headers as wire bytes; the per-tenant part is encoded once."""
         fixed = self._fixed_headers.get(tenant)
         if fixed is None:
-            fixed = encode_headers({"content-type": "application/json", _TENANT: tenant})
+            fixed = encode_headers({"content-type": "application/json", TENANT_HEADER: tenant})
             if len(self._fixed_headers) < 10_000:
                 self._fixed_headers[tenant] = fixed
         # Request ids are validated on the way in and trace headers are formatted by us

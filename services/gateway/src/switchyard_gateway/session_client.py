@@ -15,10 +15,10 @@ import orjson
 
 from switchyard_common.errors import ServiceUnavailableError, SwitchyardError, error_body
 from switchyard_common.http import HttpClientConfig, create_http_client
+from switchyard_common.internal_calls import TENANT_HEADER
 
 log = logging.getLogger(__name__)
 
-TENANT_HEADER = "x-switchyard-tenant"
 RETRY_AFTER_SECONDS = 1
 
 

@@ -16,10 +16,10 @@ from starlette.responses import Response
 
 from switchyard_common.errors import InvalidRequestError, ServiceUnavailableError
 from switchyard_common.http import HttpClientConfig, create_http_client
+from switchyard_common.internal_calls import TENANT_HEADER
 
 log = logging.getLogger(__name__)
 
-TENANT_HEADER = "x-switchyard-tenant"
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # The webhook service's public API: endpoints and their sub-resources, and event types.
 PUBLIC_ROOTS = ("/v1/webhook_endpoints", "/v1/webhook_event_types")

@@ -15,10 +15,10 @@ from starlette.responses import Response
 
 from switchyard_common.app import create_service_app
 from switchyard_common.errors import ServiceUnavailableError
+from switchyard_common.internal_calls import require_internal_token
 from switchyard_common.readiness import writable_dir_check
 from switchyard_session import migrate
 from switchyard_session.api import background, context, conversations, items, responses
-from switchyard_session.api.deps import require_internal_token
 from switchyard_session.config import SessionSettings
 from switchyard_session.db import Database, create_engine
 from switchyard_session.retention import Retention, run_cleanup

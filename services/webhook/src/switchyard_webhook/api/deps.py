@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from switchyard_common.errors import AuthenticationError, InvalidRequestError
+from switchyard_common.errors import InvalidRequestError
+from switchyard_common.internal_calls import TENANT_HEADER
 from switchyard_webhook.config import WebhookSettings
 from switchyard_webhook.db import Database
 from switchyard_webhook.dispatcher import Dispatcher
 from switchyard_webhook.sender import Sender
 from switchyard_webhook.ssrf import TargetPolicy
-
-TENANT_HEADER = "x-switchyard-tenant"
-
-
-async def require_internal_token(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> None:
-    """With ``internal_token`` set, every API call must carry it as a bearer token."""
-    settings: WebhookSettings = request.app.state.settings
-    if settings.internal_token is None:
-        return
-    expected = "Bearer " + settings.internal_token.get_secret_value()
-    if authorization is None or not hmac.compare_digest(authorization, expected):
-        raise AuthenticationError("A valid internal token is required.")
 
 
 async def get_tenant(

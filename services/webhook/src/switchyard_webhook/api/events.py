@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
+from switchyard_common.internal_calls import require_internal_token
 from switchyard_webhook.api.deps import (
     DbDep,
     DispatcherDep,
     NowDep,
     SettingsDep,
-    require_internal_token,
 )
 from switchyard_webhook.event_types import check_event_type
 from switchyard_webhook.outbox import Published, publish
