@@ -47,7 +47,7 @@ fmt: install
 	$(UV) run --no-sync ruff format .
 	$(UV) run --no-sync ruff check --fix .
 
-bench: bench-worker bench-gateway
+bench: bench-worker bench-gateway bench-session bench-webhook
 
 bench-worker: install
 	$(UV) run --no-sync python bench/worker_bench.py $(ARGS)
