@@ -34,6 +34,21 @@ WRONG = {
     "key digest not SHA-256": {"gateway": {"auth": {"apiKeyHashes": ["sk-plaintext"]}}},
     "setting not upper case": {"gateway": {"settings": {"routing_policy": "round-robin"}}},
     "non-integer queue depth target": _pool(autoscaling={"queueDepthPerPod": "many"}),
+    "zero dispatcher concurrency": {"webhook": {"dispatcher": {"concurrency": 0}}},
+    "zero batch size": {"webhook": {"dispatcher": {"batchSize": 0}}},
+    "zero poll interval": {"webhook": {"dispatcher": {"pollSeconds": 0}}},
+    "string dispatcher switch": {"webhook": {"dispatcher": {"enabled": "yes"}}},
+    "misspelled dispatcher key": {"webhook": {"dispatcher": {"concurency": 8}}},
+    "negative jitter": {"webhook": {"delivery": {"retryJitter": -0.1}}},
+    "jitter above 1": {"webhook": {"delivery": {"retryJitter": 1.5}}},
+    "string port": {"webhook": {"delivery": {"ports": ["443"]}}},
+    "port out of range": {"webhook": {"delivery": {"ports": [70000]}}},
+    "no delivery port": {"webhook": {"delivery": {"ports": []}}},
+    "negative retry wait": {"webhook": {"delivery": {"retryScheduleSeconds": [5, -1]}}},
+    "zero endpoint concurrency": {"webhook": {"delivery": {"endpointConcurrency": 0}}},
+    "zero retention": {"webhook": {"delivery": {"retentionSeconds": 0}}},
+    "misspelled auto-disable key": {"webhook": {"delivery": {"autoDisable": {"failure": 3}}}},
+    "empty operator tenant": {"webhook": {"operatorTenant": ""}},
 }
 
 

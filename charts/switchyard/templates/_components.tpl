@@ -33,6 +33,7 @@ data:
 {{- define "switchyard.service.deployment" -}}
 {{- include "switchyard.ctx" . -}}
 {{- $v := .values -}}
+{{- if ne .key "gateway" }}{{ include "switchyard.db.requireForReplicas" . }}{{ end -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:

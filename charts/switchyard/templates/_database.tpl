@@ -8,6 +8,20 @@ own or an existing one), migrated by a pre-install/pre-upgrade hook Job.
 {{- if or $db.url $db.existingSecret }}true{{ end -}}
 {{- end -}}
 
+{{/*
+Several pods need the shared database: each pod's embedded SQLite file would be its own (its
+own conversations; its own webhook queue, delivered by its dispatcher alone).
+*/}}
+{{- define "switchyard.db.requireForReplicas" -}}
+{{- if not (include "switchyard.db.enabled" .) -}}
+{{- if .values.autoscaling.enabled -}}
+{{- fail (printf "%s.autoscaling.enabled needs %s.database (url or existingSecret): without it every pod keeps its own SQLite file" .key .key) -}}
+{{- else if gt (int .values.replicas) 1 -}}
+{{- fail (printf "%s.replicas is %d: more than one pod needs %s.database (url or existingSecret); without it every pod keeps its own SQLite file" .key (int .values.replicas) .key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "switchyard.db.secretName" -}}
 {{- .values.database.existingSecret | default (printf "%s-db" (include "switchyard.componentName" .)) -}}
 {{- end -}}
