@@ -1,5 +1,6 @@
-"""Platform events from the gateway: a worker's circuit breaker opening and closing reaches
-the operators' endpoints as ``switchyard.circuit.opened`` / ``switchyard.circuit.closed``."""
+"""Platform events from the gateway reach the operators' endpoints: a worker's circuit breaker
+opening and closing (``switchyard.circuit.opened`` / ``closed``), and a worker turning
+unhealthy and ready again (``switchyard.worker.unhealthy`` / ``ready``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -41,6 +43,18 @@ def circuit_events(receiver: Receiver) -> list[tuple[str, str]]:
     return [(e["type"], e["data"]["instance"]) for e in events]
 
 
+def gateway_settings(hooks_url: str, ports: dict[str, int], **values: Any) -> GatewaySettings:
+    return GatewaySettings(
+        static_workers=[{"url": f"http://127.0.0.1:{p}", "id": name} for name, p in ports.items()],
+        api_key_hashes=[hash_key(KEY)],
+        webhook_url=hooks_url,
+        webhook_token=TOKEN,
+        instance_id="gateway-0",
+        log_json=False,
+        **values,
+    )
+
+
 async def test_breaker_changes_reach_the_operators_endpoints(tmp_path: Path) -> None:
     doomed_port, steady_port = free_port(), free_port()
     doomed, steady = stub(tmp_path, doomed_port), stub(tmp_path, steady_port)
@@ -53,19 +67,13 @@ async def test_breaker_changes_reach_the_operators_endpoints(tmp_path: Path) -> 
                 url=receiver.url,
                 event_types=["switchyard.circuit.opened", "switchyard.circuit.closed"],
             )
-            settings = GatewaySettings(
-                static_workers=[
-                    {"url": f"http://127.0.0.1:{doomed_port}", "id": "doomed"},
-                    {"url": f"http://127.0.0.1:{steady_port}", "id": "steady"},
-                ],
+            settings = gateway_settings(
+                hooks.url,
+                {"doomed": doomed_port, "steady": steady_port},
                 routing_policy="round-robin",
                 probe_interval_seconds=60,  # only requests find out doomed is gone
                 breaker_fail_max=2,
                 breaker_reset_seconds=1,
-                api_key_hashes=[hash_key(KEY)],
-                webhook_url=hooks.url,
-                webhook_token=TOKEN,
-                log_json=False,
             )
             async with (
                 serve_app(create_gateway(settings)) as gateway,
@@ -92,6 +100,48 @@ async def test_breaker_changes_reach_the_operators_endpoints(tmp_path: Path) -> 
                 seen = circuit_events(receiver)
                 assert seen[0] == ("switchyard.circuit.opened", "doomed")
                 assert seen[-1] == ("switchyard.circuit.closed", "doomed")
+                first = json.loads(receiver.accepted[0].body)
+                assert first["data"]["gateway"] == "gateway-0"
     finally:
         doomed.stop()
         steady.stop()
+
+
+async def test_a_worker_going_down_and_up_is_told_to_the_operators(tmp_path: Path) -> None:
+    port = free_port()
+    worker = stub(tmp_path, port)
+    hook_settings = fast_settings(tmp_path / "webhook", internal_token=TOKEN)
+    try:
+        async with run_receiver() as receiver, webhook_service(hook_settings) as hooks:
+            hooks.tenant = "default"  # the operators' tenant
+            endpoint = await hooks.client(token=TOKEN).webhooks.create(
+                name="ops",
+                url=receiver.url,
+                event_types=["switchyard.worker.ready", "switchyard.worker.unhealthy"],
+            )
+            settings = gateway_settings(hooks.url, {"w0": port}, probe_interval_seconds=0.1)
+            async with serve_app(create_gateway(settings)):
+                worker.stop()  # the probes find it gone: two failures in a row
+                await receiver.wait_accepted(1)
+                worker = stub(tmp_path, port)
+                await receiver.wait_accepted(2)
+            client = hooks.client(token=TOKEN)
+            down, up = (
+                client.webhooks.unwrap(r.body, r.headers, secret=endpoint.signing_secret)
+                for r in receiver.accepted[:2]
+            )
+            # Ready at the gateway's start was its baseline, not an event: down, then up.
+            assert (down.type, up.type) == (
+                "switchyard.worker.unhealthy",
+                "switchyard.worker.ready",
+            )
+            bodies = [json.loads(r.body)["data"] for r in receiver.accepted[:2]]
+            assert bodies[0] == {
+                "instance": "w0",
+                "models": ["stub-model"],
+                "gateway": "gateway-0",
+                "reason": "probe_failed",
+            }
+            assert bodies[1] == {"instance": "w0", "models": ["stub-model"], "gateway": "gateway-0"}
+    finally:
+        worker.stop()

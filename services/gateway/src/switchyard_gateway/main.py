@@ -106,7 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     def on_breaker_change(instance_id: str, state: str) -> None:
         log.warning("circuit breaker changed", extra={"instance": instance_id, "state": state})
         metrics.breaker_state(instance_id).set(STATE_VALUES.get(state, 0))
-        platform_events.circuit_changed(events, instance_id, state)
+        platform_events.circuit_changed(events, settings.instance_id, instance_id, state)
 
     def breaker_factory(instance_id: str) -> InstanceBreaker:
         metrics.breaker_state(instance_id).set(0)
@@ -126,6 +126,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         probe_timeout=settings.probe_timeout_seconds,
         per_instance_limit=settings.max_in_flight_per_instance,
         on_removed=metrics.breaker_state.remove,  # no label left behind by a gone instance
+        on_health_change=partial(platform_events.health_changed, events, settings.instance_id),
     )
     # The hot path has its own lean HTTP/1.1 client (see upstream.py); probes use httpx.
     upstream = UpstreamClient(

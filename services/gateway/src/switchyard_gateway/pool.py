@@ -58,6 +58,11 @@ class InstanceState:
         return self.max_queue > 0 and self.reported_queued >= self.max_queue
 
 
+# Told when an instance turns healthy (reason None) or unhealthy (reason "probe_failed":
+# unreachable or a bad answer twice in a row, or "not_ready": it says it is not ready).
+HealthListener = Callable[[InstanceState, str | None], None]
+
+
 def _refresh_views(breakers: list[InstanceBreaker]) -> None:
     for breaker in breakers:
         try:
@@ -77,6 +82,7 @@ class InstancePool:
         probe_timeout: float,
         per_instance_limit: int,
         on_removed: Callable[[str], None] | None = None,
+        on_health_change: HealthListener | None = None,
     ) -> None:
         self.discovery = discovery
         self.prober = Prober(client, probe_timeout)
@@ -85,6 +91,9 @@ class InstancePool:
         self.probe_timeout = probe_timeout
         self.per_instance_limit = per_instance_limit
         self.on_removed = on_removed
+        self.on_health_change = on_health_change
+        # The first refresh only learns the state things are in: changes are told after it.
+        self._baseline_taken = False
         self._states: dict[str, InstanceState] = {}
         self._task: asyncio.Task[None] | None = None
         self._refresh_lock = asyncio.Lock()
@@ -148,6 +157,17 @@ class InstancePool:
                 await asyncio.to_thread(_refresh_views, shared)
             self._known_models = frozenset(m for s in self._states.values() for m in s.models)
             self._last_refresh = time.monotonic()
+            self._baseline_taken = True
+
+    def _set_health(self, state: InstanceState, healthy: bool, reason: str | None) -> None:
+        if healthy == state.healthy:
+            return
+        state.healthy = healthy
+        if self._baseline_taken and self.on_health_change is not None:
+            try:
+                self.on_health_change(state, reason)
+            except Exception:  # a listener's failure must not stop the probes
+                log.exception("health listener failed")
 
     async def _probe(self, state: InstanceState) -> None:
         url = state.instance.url
@@ -158,7 +178,7 @@ class InstancePool:
             # One slow answer from a busy instance is not an outage: two in a row are.
             if state.healthy and state.probe_failures >= UNHEALTHY_AFTER:
                 log.warning("instance unhealthy", extra={"instance": url, "reason": repr(exc)})
-                state.healthy = False
+                self._set_health(state, False, "probe_failed")
             return
         state.probe_failures = 0
         if result.models is not None:
@@ -170,7 +190,7 @@ class InstancePool:
                 "instance healthy" if result.healthy else "instance not ready",
                 extra={"instance": url, "probe": state.plan.health_path},
             )
-        state.healthy = result.healthy
+        self._set_health(state, result.healthy, None if result.healthy else "not_ready")
 
     async def _loop(self) -> None:
         while True:
