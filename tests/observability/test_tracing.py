@@ -93,7 +93,7 @@ def test_a_stream_records_time_to_first_token_as_an_event(
     with openai.OpenAI(base_url=platform.base_url, api_key=platform.api_key, max_retries=0) as c:
         stream = c.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": "Count"}], max_tokens=6,
-            stream=True,
+            stream=True, stream_options={"include_usage": True},  # exact counts (else estimated)
         )  # fmt: skip
         assert sum(1 for _ in stream) > 1
     trace = one_trace(receiver, MODEL, stream=True)  # its gateway span has the event
@@ -124,7 +124,13 @@ def test_a_stateful_response_is_one_trace_across_gateway_session_and_worker(
         for gw in spans:
             if gw.service == "gateway" and gw.name == "POST /v1/responses":
                 trace = [s for s in spans if s.trace_id == gw.trace_id]
-                if {"session", "model-worker"} <= {s.service for s in trace}:
+                # Every service's spans are exported in their own batches: wait for the
+                # worker's chat span (not only its /tokenize) and the session's write.
+                names = {(s.service, s.name.split(" ")[0]) for s in trace}
+                chat = ("model-worker", "POST") in names and any(
+                    s.name == "POST /v1/chat/completions" for s in trace
+                )
+                if chat and ("session", "POST") in names:
                     return trace
         return None
 
