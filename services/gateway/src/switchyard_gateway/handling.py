@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,41 @@ class Gateway:
     def _label(self, model: str) -> str:
         """Bounded model label: only models some instance serves."""
         return model if self.forwarder.pool.knows(model) else "unknown"
+
+    async def serve(
+        self, route: str, model: str, respond: Callable[[], Awaitable[Response]]
+    ) -> Response:
+        """One request of an API the gateway composes itself (the Responses API): held to
+        the gateway's in-flight bound and counted like a proxied one. A stream holds its
+        slot, and its latency is observed, until it is over."""
+        started = time.monotonic()
+        label = self._label(self.forwarder.resolve(model))
+        lease = self.slots.try_acquire()
+        if lease is None:
+            self.metrics.rejected("gateway").inc()
+            self.metrics.requests(label, route, "503").inc()
+            raise OverloadedError("The gateway is at capacity; retry shortly.", retry_after=1)
+
+        def done() -> None:
+            lease.release()
+            self.metrics.latency(label, route).observe(time.monotonic() - started, exemplar())
+
+        status, response = 500, None
+        try:
+            response = await respond()
+            status = response.status_code
+            return response
+        except SwitchyardError as exc:
+            status = exc.status_code
+            if isinstance(exc, InstancesBusyError):
+                self.metrics.rejected("instance").inc()
+            raise
+        finally:
+            self.metrics.requests(label, route, str(status)).inc()
+            if isinstance(response, EventStreamResponse):
+                response.on_close = _then(response.on_close, done)
+            else:
+                done()
 
     async def handle(self, request: Request, route: Route) -> Response:
         started = time.monotonic()
@@ -219,15 +255,32 @@ class Gateway:
         return response
 
     def _account(self, key: ApiKey, outcome: Outcome) -> None:
+        self.account(key, outcome.model, outcome.prompt_tokens, outcome.completion_tokens)
+
+    def account(self, key: ApiKey, model: str, prompt: int, completion: int) -> None:
+        """Tokens one answer used: the tenant's usage, the token metrics and the key's
+        tokens-per-minute budget."""
         if self.usage is not None:
-            self.usage.record(key.tenant, outcome.prompt_tokens, outcome.completion_tokens)
-        tokens = outcome.prompt_tokens + outcome.completion_tokens
-        if not tokens:
+            self.usage.record(key.tenant, prompt, completion)
+        if not prompt + completion:
             return
-        label = self._label(outcome.model)
-        self.metrics.tokens(label, "prompt").inc(outcome.prompt_tokens)
-        self.metrics.tokens(label, "completion").inc(outcome.completion_tokens)
-        self.limiter.charge(key, tokens)
+        label = self._label(model)
+        self.metrics.tokens(label, "prompt").inc(prompt)
+        self.metrics.tokens(label, "completion").inc(completion)
+        self.limiter.charge(key, prompt + completion)
+
+
+def _then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
+    """``first`` (if any), then ``second`` even if ``first`` raised."""
+
+    def both() -> None:
+        try:
+            if first is not None:
+                first()
+        finally:
+            second()
+
+    return both
 
 
 def _trace(span: trace.Span, route: str, model: str, outcome: Outcome) -> None:

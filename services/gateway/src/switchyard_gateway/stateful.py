@@ -85,7 +85,7 @@ def install_stateful(app: FastAPI) -> None:
                 affinity_forwarder(gateway.forwarder),
                 sessions,
                 Tokenizer(gateway.forwarder.pool, http),
-                gateway.limiter.charge,
+                gateway.account,
             )
             app.state.background = runner = background_runner(app, turns, sessions)
             task = asyncio.create_task(runner.run_forever()) if runner else None

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
 from switchyard_common.errors import json_response
+from switchyard_gateway.api.deps import gateway_of
 from switchyard_gateway.api.stateful import (
     AdmittedKeyDep,
     IdempotencyKeyHeader,
@@ -38,7 +39,10 @@ async def create_response(
             raise SessionUnavailableError()
         return json_response(await runner.queue(turn, body, key))
     turns: Turns = request.app.state.turns
-    return await turns.run(turn, key, idem)
+    # Held to the gateway's in-flight bound and counted as route "responses".
+    return await gateway_of(request).serve(
+        "responses", turn.model, lambda: turns.run(turn, key, idem)
+    )
 
 
 @router.post("/{response_id}/cancel")

@@ -127,12 +127,12 @@ class Turns:
         forwarder: Forwarder,
         sessions: SessionClient | None,
         tokenizer: Tokenizer,
-        charge: Callable[[ApiKey, int], None],
+        account: Callable[[ApiKey, str, int, int], None],
     ) -> None:
         self.forwarder = forwarder
         self.sessions = sessions
         self.tokenizer = tokenizer
-        self.charge = charge
+        self.account = account  # usage, token metrics and the key's token budget
 
     async def run(self, turn: TurnRequest, key: ApiKey, idempotency_key: str | None) -> Response:
         """One turn over HTTP: the Response JSON, or its events as SSE."""
@@ -183,10 +183,14 @@ class Turns:
             input_tokens=int(usage.get("prompt_tokens", 0)),
             output_tokens=int(usage.get("completion_tokens", 0)),
         )
-        self.charge(started.key, result.input_tokens + result.output_tokens)
+        self._account(started, result)
         _trace(started, result)
         final = started.response.body(status_of(result), result)
         return await self._record(started, final)
+
+    def _account(self, started: Started, result: TurnResult) -> None:
+        model = started.response.model
+        self.account(started.key, model, result.input_tokens, result.output_tokens)
 
     async def _record(self, started: Started, final: dict[str, Any]) -> dict[str, Any]:
         """Record the finished turn; returns the response to answer (with an Idempotency-Key
@@ -227,7 +231,7 @@ class Turns:
                         if choice.get("finish_reason"):
                             result.finish_reason = choice["finish_reason"]
             result.text = "".join(text)
-            self.charge(started.key, result.input_tokens + result.output_tokens)
+            self._account(started, result)
             _trace(started, result)
             closing, final = writer.closing(result)
             await self._record(started, final)
