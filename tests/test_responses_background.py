@@ -25,7 +25,7 @@ from services.webhook.tests.webhook_support import (
     webhook_service,
 )
 from tests.support.postgres import PostgresServer
-from tests.support.procs import ServiceProcess, free_port
+from tests.support.procs import ServiceProcess, free_port, metric_value
 from tests.support.stateful import (
     KEY,
     MODEL,
@@ -129,6 +129,14 @@ async def test_background_completes_and_is_announced(
             assert [i.type for i in items.data] == ["message"]
             # Only background responses can be cancelled; a finished one stays as it is.
             assert (await client.responses.cancel(queued.id)).status == done.status
+            # The runner counted how it ended, and runs nothing now.
+            async with httpx.AsyncClient(base_url=gateway.url) as http:
+                metrics = (await http.get("/metrics")).text
+            ended = {"outcome": done.status}
+            assert (
+                metric_value(metrics, "switchyard_gateway_background_responses_total", ended) == 1
+            )
+            assert metric_value(metrics, "switchyard_gateway_background_running") == 0
         finally:
             await asyncio.to_thread(gateway.stop)
 

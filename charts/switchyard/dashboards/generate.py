@@ -203,13 +203,14 @@ def conversations() -> dict[str, Any]:
         ts("Responses API requests/s by model (gateway)",
            [q(rate(f"{GW}_requests_total", f'{NS_MODEL}, route="responses"', "model"),
               "{{model}}")], "reqps",
-           description="Conditional: data once the gateway serves the Responses API."),
+           description="Conditional: data once Responses API requests were made."),
         note("Context truncations", "Pending: the gateway's context window does not count "
              "truncations yet (no metric); this panel becomes a rate of them."),
     ], namespace_metric=f"{SESSION}_requests_total")  # fmt: skip
 
 
 WH = "switchyard_webhook"
+BG = "switchyard_session_background"
 
 
 def webhooks() -> dict[str, Any]:
@@ -224,8 +225,13 @@ def webhooks() -> dict[str, Any]:
            quantiles(f"{WH}_attempt_duration_seconds", NS, "namespace"), "s"),
         ts("Events published/s by type",
            [q(rate(f"{WH}_events_published_total", NS, "type"), "{{type}}")]),
-        note("Background responses by status", "Pending: the gateway does not run background "
-             "responses yet; their runner will export them by status here."),
+        ts("Background responses queued and running",
+           [q(f"max by (status) ({BG}_responses{{{NS}}})", "{{status}}"),
+            q(f"max({BG}_expired_leases{{{NS}}})", "lease ran out, not taken up")]),
+        ts("Oldest background response by status",
+           [q(f"max by (status) ({BG}_oldest_age_seconds{{{NS}}})", "{{status}}")], "s"),
+        ts("Background responses ended/s by outcome (gateways)",
+           [q(rate(f"{GW}_background_responses_total", NS, "outcome"), "{{outcome}}")]),
     ], namespace_metric=f"{WH}_deliveries_total")  # fmt: skip
 
 

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from switchyard_common.errors import InvalidRequestError, NotFoundError
 from switchyard_session import migrate
+from switchyard_session.background_stats import BackgroundStats
 from switchyard_session.config import SessionSettings
 from switchyard_session.db import Database, create_engine
 from switchyard_session.retention import Retention
@@ -130,3 +132,35 @@ async def test_concurrent_claimers_never_share(
         assert sorted(claimed) == ids  # each exactly once
     finally:
         await store.db.close()
+
+
+async def test_background_gauges(store: Store) -> None:
+    clock: Clock = store.clock  # type: ignore[assignment]
+    registry = CollectorRegistry()
+    stats = BackgroundStats(registry)
+
+    def gauges() -> tuple[float | None, ...]:
+        def value(name: str, **labels: str) -> float | None:
+            return registry.get_sample_value(f"switchyard_session_background_{name}", labels)
+
+        return (
+            value("responses", status="queued"), value("responses", status="in_progress"),
+            value("oldest_age_seconds", status="queued"),
+            value("oldest_age_seconds", status="in_progress"), value("expired_leases"),
+        )  # fmt: skip
+
+    await stats.refresh(store.db, clock.now)
+    assert gauges() == (0, 0, 0, 0, 0)  # every series exists from the start
+    await store.queue_response(T, _response("resp_1"), {})
+    clock.now += 5
+    await store.queue_response(T, _response("resp_2"), {})
+    clock.now += 5
+    await stats.refresh(store.db, clock.now)
+    assert gauges() == (2, 0, 10, 0, 0)
+    assert (await store.claim("gw-a", 30, 3)).claimed is not None  # the oldest: resp_1
+    clock.now += 40  # gw-a died: its lease ran out 10 s ago
+    await stats.refresh(store.db, clock.now)
+    assert gauges() == (1, 1, 45, 50, 1)
+    assert (await store.claim("gw-b", 30, 3)).claimed is not None  # resp_1 taken up again
+    await stats.refresh(store.db, clock.now)
+    assert gauges() == (1, 1, 45, 50, 0)

@@ -16,6 +16,9 @@ from switchyard_common.metrics import LATENCY_BUCKETS, CachedLabels
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 
+BACKGROUND_OUTCOMES = ("completed", "incomplete", "failed", "stopped", "released", "errored")
+
+
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = CachedLabels(
@@ -114,6 +117,21 @@ class GatewayMetrics:
                 registry=registry,
             )
         )
+        self.background = CachedLabels(
+            Counter(
+                "switchyard_gateway_background_responses",
+                "Background responses this gateway ran, by how they ended: completed, "
+                "incomplete, failed, stopped (cancelled, or its lease lost), released (given "
+                "back at shutdown), errored (left to its lease).",
+                ["outcome"],
+                registry=registry,
+            )
+        )
+        self.background_running = Gauge(
+            "switchyard_gateway_background_running",
+            "Background responses this gateway is running now.",
+            registry=registry,
+        )
         # Label values known in advance are exported at 0 from the start, so a dashboard
         # shows "none yet" rather than no data, and rate() sees the first event.
         for metric, values in (
@@ -121,6 +139,7 @@ class GatewayMetrics:
             (self.cache, ("hit", "miss")),
             (self.rejected, ("gateway", "instance")),
             (self.dependency_errors, ("rate_limit", "cache")),
+            (self.background, BACKGROUND_OUTCOMES),
         ):
             for value in values:
                 metric(value)

@@ -55,7 +55,7 @@ def background_runner(
     if sessions is None:
         return None
     return BackgroundRunner(
-        turns, sessions, getattr(app.state, "events", None),
+        turns, sessions, getattr(app.state, "events", None), app.state.gateway.metrics,
         owner=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}",
         lease_seconds=settings.background_lease_seconds,
         poll_seconds=settings.background_poll_seconds,

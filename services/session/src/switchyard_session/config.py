@@ -39,6 +39,9 @@ class SessionSettings(ServiceSettings):
     # Background responses: a response claimed this many times without finishing (its
     # gateways died) is marked failed instead of being run again.
     background_max_attempts: int = Field(default=3, ge=1)
+    # How often the background-response gauges (switchyard_session_background_*) are read
+    # from the database.
+    stats_interval_seconds: float = Field(default=15.0, gt=0)
 
     def resolved_database_url(self) -> str:
         """The database URL in use: the setting, or the embedded SQLite file."""

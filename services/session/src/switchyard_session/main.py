@@ -19,6 +19,7 @@ from switchyard_common.internal_calls import require_internal_token
 from switchyard_common.readiness import writable_dir_check
 from switchyard_session import migrate
 from switchyard_session.api import background, context, conversations, items, responses
+from switchyard_session.background_stats import BackgroundStats
 from switchyard_session.config import SessionSettings
 from switchyard_session.db import Database, create_engine
 from switchyard_session.retention import Retention, run_cleanup
@@ -39,15 +40,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     retention = Retention(settings.retention_ttl_seconds, settings.retention_tenant_ttl_seconds)
     clock: Callable[[], float] = app.state.clock
     app.state.store = Store(db, retention, clock)
-    cleanup = asyncio.create_task(
-        run_cleanup(db, clock, settings.cleanup_interval_seconds, settings.cleanup_batch_size)
-    )
+    stats = BackgroundStats(app.state.registry)
+    tasks = [
+        asyncio.create_task(
+            run_cleanup(db, clock, settings.cleanup_interval_seconds, settings.cleanup_batch_size)
+        ),
+        asyncio.create_task(stats.run(db, clock, settings.stats_interval_seconds)),
+    ]
     try:
         yield
     finally:
-        cleanup.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await cleanup
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await db.close()
 
 

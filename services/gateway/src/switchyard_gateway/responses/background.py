@@ -23,6 +23,7 @@ from typing import Any
 from switchyard_common.errors import SwitchyardError
 from switchyard_common.webhook_publisher import WebhookPublisher
 from switchyard_gateway.keys import ApiKey
+from switchyard_gateway.metrics import GatewayMetrics
 from switchyard_gateway.responses.objects import TurnResponse
 from switchyard_gateway.responses.request import TurnRequest, parse_turn
 from switchyard_gateway.responses.turns import Turns
@@ -42,6 +43,7 @@ class BackgroundRunner:
         turns: Turns,
         sessions: SessionClient,
         events: WebhookPublisher | None,
+        metrics: GatewayMetrics,
         *,
         owner: str,
         lease_seconds: float,
@@ -57,6 +59,8 @@ class BackgroundRunner:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self.ended = metrics.background  # by outcome
+        metrics.background_running.set_function(lambda: len(self._running))
 
     async def queue(self, turn: TurnRequest, body: dict[str, Any], key: ApiKey) -> dict[str, Any]:
         """Store ``turn`` as a queued response; answers it (status ``queued``)."""
@@ -115,14 +119,19 @@ class BackgroundRunner:
 
     async def _run(self, claimed: dict[str, Any]) -> None:
         try:
-            await self._supervise(claimed)
-        except Exception:
+            self.ended(await self._supervise(claimed)).inc()
+        except asyncio.CancelledError:
+            self.ended("released").inc()
+            raise
+        except Exception:  # e.g. the session service down at the end: the lease runs out
             log.exception("background response %s failed to run", claimed["id"])
+            self.ended("errored").inc()
         finally:
             self._slots.release()
 
-    async def _supervise(self, claimed: dict[str, Any]) -> None:
-        """Run the claimed response, renewing its lease; record and publish its end."""
+    async def _supervise(self, claimed: dict[str, Any]) -> str:
+        """Run the claimed response, renewing its lease; record and publish its end. How it
+        ended: its final status, or ``stopped`` (cancelled, or no longer ours)."""
         response_id, tenant = claimed["id"], claimed["tenant"]
         turn = parse_turn(claimed["request"]["body"])
         key = ApiKey(id=claimed["request"].get("key", ""), tenant=tenant, digest="")
@@ -144,14 +153,17 @@ class BackgroundRunner:
             self._running.pop(response_id, None)
             generation.cancel()
         if generation.cancelled():
-            return
+            return "stopped"
         final = generation.result()
         finished = await self.sessions.call(
             "POST", f"{INTERNAL}/{response_id}/finish", NO_TENANT,
             json={"owner": self.owner, "response": final, "input_items": turn.input_items},
         )  # fmt: skip
-        if finished["finished"]:
-            self.publish(f"response.{final['status']}", response_id, tenant)
+        if not finished["finished"]:
+            return "stopped"
+        self.publish(f"response.{final['status']}", response_id, tenant)
+        status: str = final["status"]
+        return status
 
     async def _release(self, response_id: str) -> None:
         lease = {"owner": self.owner, "lease_seconds": self.lease_seconds}
