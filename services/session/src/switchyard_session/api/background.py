@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from switchyard_common.errors import json_response
-from switchyard_session.api.deps import StoreDep, TenantDep
+from switchyard_common.internal_calls import TenantDep
+from switchyard_session.api.deps import StoreDep
 from switchyard_session.api.responses import StoredItem
 from switchyard_session.config import SessionSettings
 

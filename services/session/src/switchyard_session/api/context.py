@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field, model_validator
 from starlette.responses import Response
 
 from switchyard_common.errors import InvalidRequestError, json_response
-from switchyard_session.api.deps import StoreDep, TenantDep
+from switchyard_common.internal_calls import TenantDep
+from switchyard_session.api.deps import StoreDep
 
 router = APIRouter(prefix="/v1", tags=["context"])
 

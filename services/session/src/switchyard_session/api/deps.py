@@ -8,8 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Header, Query, Request
 
-from switchyard_common.errors import AuthenticationError
-from switchyard_common.internal_calls import TENANT_HEADER
+from switchyard_common.internal_calls import TenantDep
 from switchyard_session.store import Store
 
 
@@ -18,17 +17,7 @@ async def get_store(request: Request) -> Store:
     return store
 
 
-async def get_tenant(
-    x_switchyard_tenant: Annotated[str | None, Header(max_length=255)] = None,
-) -> str:
-    """The tenant the gateway vouches for; every row read or written belongs to it."""
-    if not x_switchyard_tenant:
-        raise AuthenticationError(f"Missing tenant ({TENANT_HEADER}).", code="missing_tenant")
-    return x_switchyard_tenant
-
-
 StoreDep = Annotated[Store, Depends(get_store)]
-TenantDep = Annotated[str, Depends(get_tenant)]
 IdempotencyKey = Annotated[str | None, Header(alias="idempotency-key", max_length=255)]
 After = Annotated[str | None, Query()]
 Limit = Annotated[int, Query(ge=1, le=100)]

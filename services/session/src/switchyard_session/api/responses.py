@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from switchyard_common.errors import json_response
-from switchyard_session.api.deps import PageDep, StoreDep, TenantDep, WriteDep
+from switchyard_common.internal_calls import TenantDep
+from switchyard_session.api.deps import PageDep, StoreDep, WriteDep
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
 

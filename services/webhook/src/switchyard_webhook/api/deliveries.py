@@ -8,13 +8,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 
 from switchyard_common.errors import InvalidRequestError
-from switchyard_common.internal_calls import require_internal_token
+from switchyard_common.internal_calls import TenantDep, require_internal_token
 from switchyard_webhook import deliveries, endpoints
 from switchyard_webhook.api.deps import (
     DbDep,
     DispatcherDep,
     NowDep,
-    TenantDep,
 )
 from switchyard_webhook.api.pages import list_page
 

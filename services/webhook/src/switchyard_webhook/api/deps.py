@@ -5,24 +5,13 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
-from switchyard_common.errors import InvalidRequestError
-from switchyard_common.internal_calls import TENANT_HEADER
 from switchyard_webhook.config import WebhookSettings
 from switchyard_webhook.db import Database
 from switchyard_webhook.dispatcher import Dispatcher
 from switchyard_webhook.sender import Sender
 from switchyard_webhook.ssrf import TargetPolicy
-
-
-async def get_tenant(
-    x_switchyard_tenant: Annotated[str | None, Header()] = None,
-) -> str:
-    """The tenant the gateway authenticated the caller as."""
-    if not x_switchyard_tenant:
-        raise InvalidRequestError(f"The {TENANT_HEADER} header is required.", code="missing_tenant")
-    return x_switchyard_tenant
 
 
 def get_db(request: Request) -> Database:
@@ -56,7 +45,6 @@ def get_settings(request: Request) -> WebhookSettings:
     return settings
 
 
-TenantDep = Annotated[str, Depends(get_tenant)]
 DbDep = Annotated[Database, Depends(get_db)]
 PolicyDep = Annotated[TargetPolicy, Depends(get_policy)]
 SenderDep = Annotated[Sender, Depends(get_sender)]

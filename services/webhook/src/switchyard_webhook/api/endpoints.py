@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchyard_common.errors import UpstreamError
-from switchyard_common.internal_calls import require_internal_token
+from switchyard_common.internal_calls import TenantDep, require_internal_token
 from switchyard_webhook import endpoints
 from switchyard_webhook.api.deps import (
     DbDep,
@@ -18,7 +18,6 @@ from switchyard_webhook.api.deps import (
     PolicyDep,
     SenderDep,
     SettingsDep,
-    TenantDep,
 )
 from switchyard_webhook.api.pages import list_page
 from switchyard_webhook.event_types import EVENT_TYPES, check_event_type, check_event_types
