@@ -17,7 +17,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchyard_common.errors import InvalidRequestError
-from switchyard_session.conversations import Item, insert_items, not_found
+from switchyard_session.conversations import Item, insert_rows, item_rows, not_found
+from switchyard_session.responses import output_items
 from switchyard_session.schema import SECTION_INPUT, SECTION_OUTPUT, responses
 
 QUEUED = "queued"
@@ -168,12 +169,11 @@ async def finish(
     row = (
         await conn.execute(select(responses.c.tenant).where(responses.c.id == response_id))
     ).one()
-    output = [item for item in response.get("output", []) if item.get("type") == "message"]
-    await insert_items(
-        conn, row.tenant, response_id, 0, input_items, section=SECTION_INPUT, now=now
-    )
-    await insert_items(conn, row.tenant, response_id, len(input_items), output,
-                       section=SECTION_OUTPUT, now=now)  # fmt: skip
+    output = output_items(response)
+    rows = item_rows(row.tenant, response_id, 0, input_items, section=SECTION_INPUT, now=now)
+    rows += item_rows(row.tenant, response_id, len(input_items), output,
+                      section=SECTION_OUTPUT, now=now)  # fmt: skip
+    await insert_rows(conn, rows)
     return True
 
 

@@ -98,8 +98,7 @@ async def touch_conversation(
     return row
 
 
-async def insert_items(
-    conn: AsyncConnection,
+def item_rows(
     tenant: str,
     owner_id: str,
     first_seq: int,
@@ -108,26 +107,50 @@ async def insert_items(
     section: int,
     now: float,
     tokens: dict[str, dict[str, int]] | None = None,
-) -> None:
-    """Insert ``new_items`` in order from ``first_seq``; ``tokens`` by item id, per model."""
-    if not new_items:
-        return
-    await conn.execute(
-        insert(items),
-        [
-            {
-                "tenant": tenant,
-                "owner_id": owner_id,
-                "seq": first_seq + i,
-                "section": section,
-                "item_id": item["id"],
-                "data": item,
-                "tokens": (tokens or {}).get(item["id"]),
-                "created_at": now,
-            }
-            for i, item in enumerate(new_items)
-        ],
-    )
+) -> list[dict[str, Any]]:
+    """The rows of ``new_items`` in order from ``first_seq``; ``tokens`` by item id, per model."""
+    return [
+        {
+            "tenant": tenant,
+            "owner_id": owner_id,
+            "seq": first_seq + i,
+            "section": section,
+            "item_id": item["id"],
+            "data": item,
+            "tokens": (tokens or {}).get(item["id"]),
+            "created_at": now,
+        }
+        for i, item in enumerate(new_items)
+    ]
+
+
+async def insert_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert item rows (of any owners) in one statement."""
+    if rows:
+        await conn.execute(insert(items), rows)
+
+
+async def appended_rows(
+    conn: AsyncConnection,
+    tenant: str,
+    conversation_id: str,
+    new_items: list[Item],
+    *,
+    now: float,
+    default_expires_at: float | None,
+    tokens: dict[str, dict[str, int]] | None = None,
+) -> list[dict[str, Any]]:
+    """Take one contiguous range of sequence numbers for ``new_items`` (the conversation's
+    row stays locked until commit) and return their rows, for the caller to insert."""
+    row = await touch_conversation(
+        conn, tenant, conversation_id, now=now, default_expires_at=default_expires_at,
+        take=len(new_items),
+    )  # fmt: skip
+    first = row.next_seq - len(new_items)
+    return item_rows(
+        tenant, conversation_id, first, new_items, section=SECTION_CONVERSATION, now=now,
+        tokens=tokens,
+    )  # fmt: skip
 
 
 async def append_items(
@@ -141,15 +164,11 @@ async def append_items(
     tokens: dict[str, dict[str, int]] | None = None,
 ) -> None:
     """Append to a conversation: one contiguous range of sequence numbers per call."""
-    row = await touch_conversation(
-        conn, tenant, conversation_id, now=now, default_expires_at=default_expires_at,
-        take=len(new_items),
+    rows = await appended_rows(
+        conn, tenant, conversation_id, new_items, now=now,
+        default_expires_at=default_expires_at, tokens=tokens,
     )  # fmt: skip
-    first = row.next_seq - len(new_items)
-    await insert_items(
-        conn, tenant, conversation_id, first, new_items, section=SECTION_CONVERSATION, now=now,
-        tokens=tokens,
-    )  # fmt: skip
+    await insert_rows(conn, rows)
 
 
 async def delete_owner(conn: AsyncConnection, tenant: str, owner: Any, owner_id: str) -> bool:

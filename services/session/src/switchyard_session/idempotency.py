@@ -21,37 +21,38 @@ Body = dict[str, Any]
 Write = Callable[[AsyncConnection], Awaitable[Body]]
 
 
-async def _recorded(db: Database, tenant: str, key: str) -> tuple[bool, Body]:
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(idempotency.c.body).where(
-                    idempotency.c.tenant == tenant, idempotency.c.key == key
-                )
+async def _recorded(conn: AsyncConnection, tenant: str, key: str) -> tuple[bool, Body]:
+    row = (
+        await conn.execute(
+            select(idempotency.c.body).where(
+                idempotency.c.tenant == tenant, idempotency.c.key == key
             )
-        ).first()
+        )
+    ).first()
     return (row is not None, row.body if row is not None else {})
 
 
 async def write_once(db: Database, tenant: str, key: str | None, now: float, write: Write) -> Body:
-    """Run ``write`` in one transaction, once per (tenant, key); returns its JSON result."""
+    """Run ``write`` in one transaction, once per (tenant, key); returns its JSON result.
+    The key is looked up in that same transaction (no connection or transaction of its own)."""
     if key is None:
         async with db.write() as conn:
             return await write(conn)
-    found, body = await _recorded(db, tenant, key)
-    if found:
-        return body
     try:
         async with db.write() as conn:
+            found, body = await _recorded(conn, tenant, key)
+            if found:
+                return body
             body = await write(conn)
             await conn.execute(
-                insert(idempotency).values(
-                    tenant=tenant, key=key, status_code=200, body=body, created_at=now
-                )
-            )
+                insert(idempotency),
+                {"tenant": tenant, "key": key, "status_code": 200, "body": body,
+                 "created_at": now},
+            )  # fmt: skip
         return body
-    except IntegrityError:
-        found, body = await _recorded(db, tenant, key)
+    except IntegrityError:  # a concurrent request with the key committed first
+        async with db.read() as conn:
+            found, body = await _recorded(conn, tenant, key)
         if not found:
             raise
         return body

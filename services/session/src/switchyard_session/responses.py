@@ -7,8 +7,13 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchyard_session.conversations import Item, insert_items, not_found
+from switchyard_session.conversations import Item, item_rows, not_found
 from switchyard_session.schema import SECTION_INPUT, SECTION_OUTPUT, responses
+
+
+def output_items(response: dict[str, Any]) -> list[Item]:
+    """The items of a response's ``output`` that are stored (its messages)."""
+    return [item for item in response.get("output", []) if item.get("type") == "message"]
 
 
 async def insert_response(
@@ -21,28 +26,30 @@ async def insert_response(
     now: float,
     expires_at: float | None,
     tokens: dict[str, dict[str, int]],
-) -> None:
-    """Store the response and its items under its id: inputs first, then outputs."""
+) -> list[dict[str, Any]]:
+    """Store the response under its id; returns the rows of its items (inputs first, then
+    outputs) for the caller to insert, with any others, in one statement."""
     response_id = response["id"]
     await conn.execute(
-        insert(responses).values(
-            id=response_id,
-            tenant=tenant,
-            created_at=now,
-            previous_response_id=response.get("previous_response_id"),
-            conversation_id=conversation_id,
-            data=response,
-            expires_at=expires_at,
-        )
+        insert(responses),
+        {
+            "id": response_id,
+            "tenant": tenant,
+            "created_at": now,
+            "previous_response_id": response.get("previous_response_id"),
+            "conversation_id": conversation_id,
+            "data": response,
+            "expires_at": expires_at,
+        },
     )
-    output = [item for item in response.get("output", []) if item.get("type") == "message"]
-    await insert_items(
-        conn, tenant, response_id, 0, input_items, section=SECTION_INPUT, now=now, tokens=tokens
+    inputs = item_rows(
+        tenant, response_id, 0, input_items, section=SECTION_INPUT, now=now, tokens=tokens
     )
-    await insert_items(
-        conn, tenant, response_id, len(input_items), output, section=SECTION_OUTPUT, now=now,
-        tokens=tokens,
+    outputs = item_rows(
+        tenant, response_id, len(input_items), output_items(response), section=SECTION_OUTPUT,
+        now=now, tokens=tokens,
     )  # fmt: skip
+    return inputs + outputs
 
 
 async def get_response(

@@ -163,23 +163,26 @@ class Store:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Record a finished turn in one transaction: the response (when ``store``) and,
-        with a conversation, its input and output items appended to it."""
+        with a conversation, its input and output items appended to it. Three statements
+        at most: the conversation's sequence numbers, the response, every item."""
         now = self.clock()
         conversation_id = (response.get("conversation") or {}).get("id")
         expires_at = self.retention.expires_at(tenant, now)
 
         async def write(conn: AsyncConnection) -> dict[str, Any]:
+            rows = []
             if conversation_id is not None:
-                output = [i for i in response.get("output", []) if i.get("type") == "message"]
-                await conversations.append_items(
-                    conn, tenant, conversation_id, [*input_items, *output], now=now,
+                rows = await conversations.appended_rows(
+                    conn, tenant, conversation_id,
+                    [*input_items, *responses.output_items(response)], now=now,
                     default_expires_at=expires_at, tokens=tokens,
                 )  # fmt: skip
             if store:
-                await responses.insert_response(
+                rows += await responses.insert_response(
                     conn, tenant, response, input_items, conversation_id=conversation_id,
                     now=now, expires_at=expires_at, tokens=tokens,
                 )  # fmt: skip
+            await conversations.insert_rows(conn, rows)  # all of the turn's items at once
             return response
 
         return await write_once(self.db, tenant, idempotency_key, now, write)
