@@ -23,6 +23,8 @@ class SessionSettings(ServiceSettings):
     # Connections the pool keeps open (PostgreSQL), and how many more it may open under load.
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
+    # A pooled connection idle this long is pinged before use (PostgreSQL); 0: always.
+    database_ping_after_idle_seconds: float = Field(default=1.0, ge=0)
     # Run the Alembic migrations at startup (the embedded default under ``switchyard up``);
     # in clusters the chart's Job runs ``python -m switchyard_session migrate`` instead.
     auto_migrate: bool = False

@@ -25,17 +25,14 @@ def _json_dumps(value: Any) -> str:
 # JSON columns (items, responses) are encoded and decoded with orjson.
 _JSON = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
-# A pooled connection used this recently is handed out without a ping (as HikariCP's
-# aliveBypassWindowMs): SQLAlchemy's pre-ping on asyncpg costs three round trips
-# (BEGIN, ``;``, ROLLBACK) on every checkout, more than a one-item append's own statements.
-PING_AFTER_IDLE_SECONDS = 1.0
 
-
-def _ping_idle_connections(engine: AsyncEngine) -> None:
-    """Ping a connection at checkout only when it has been idle; a dead one is replaced
-    (the pool retries with a new connection). A connection that dies while in use (the
-    server restarted under load) fails its request with 503, and SQLAlchemy then renews
-    every connection the pool held before it."""
+def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a connection at checkout only when it has been idle ``idle_seconds`` (as
+    HikariCP's aliveBypassWindowMs): SQLAlchemy's pre-ping on asyncpg costs three round trips
+    (BEGIN, ``;``, ROLLBACK) on every checkout, more than a one-item append's own statements.
+    A dead idle connection is replaced (the pool retries with a new one). One that died
+    since its last use within the window fails its request with 503, and SQLAlchemy then
+    renews every connection the pool held before it."""
     pool = engine.sync_engine.pool
 
     @event.listens_for(pool, "connect")
@@ -45,7 +42,7 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
 
     @event.listens_for(pool, "checkout")
     def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        if time.monotonic() - record.info.get("used_at", 0.0) < PING_AFTER_IDLE_SECONDS:
+        if time.monotonic() - record.info.get("used_at", 0.0) < idle_seconds:
             return
         try:
             dbapi_connection.ping()
@@ -63,7 +60,7 @@ def create_engine(url: str, settings: SessionSettings) -> AsyncEngine:
             max_overflow=settings.database_max_overflow,
             **_JSON,
         )
-        _ping_idle_connections(engine)
+        _ping_idle_connections(engine, settings.database_ping_after_idle_seconds)
         return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
