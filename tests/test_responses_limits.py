@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.procs import ServiceProcess, free_port
+from tests.support.procs import ServiceProcess, free_port, metric_value
 from tests.support.stateful import KEY, MODEL, Stateful, start_stateful_gateway
 
 # Real processes on a shared two-core machine: starting them can take minutes.
@@ -58,6 +58,15 @@ def test_truncation_disabled_and_auto_with_real_counts(
     assert turn.truncation == "auto"
     # The refused turn stored nothing; the truncated one stored its input and output.
     assert len(list(client.conversations.items.list(conv.id))) == 12
+    # The gateway counted the one truncated turn and the items it left out.
+    metrics = httpx.get(str(client.base_url).removesuffix("v1/") + "metrics").text
+    truncated = metric_value(
+        metrics, "switchyard_gateway_context_truncations_total", {"model": MODEL}
+    )
+    dropped = metric_value(
+        metrics, "switchyard_gateway_context_dropped_items_total", {"model": MODEL}
+    )
+    assert truncated == 1 and 1 <= dropped < 10
 
 
 def test_worker_failing_mid_turn_stores_nothing(

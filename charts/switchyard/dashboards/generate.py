@@ -63,12 +63,6 @@ def stat(title: str, targets: list[dict[str, str]], unit: str = "", **kw: Any) -
     return panel("stat", title, targets, unit or "short", width=kw.pop("width", 6), **kw)
 
 
-def note(title: str, text: str, width: int = 12) -> dict[str, Any]:
-    """A text panel: what a feature's panel will show once the feature exists."""
-    return {"type": "text", "title": title, "width": width, "description": f"Conditional: {text}",
-            "options": {"mode": "markdown", "content": text}}  # fmt: skip
-
-
 def variables(namespace_metric: str, model_metric: str) -> list[dict[str, Any]]:
     def query(name: str, expr: str, **extra: Any) -> dict[str, Any]:
         return {"name": name, "label": name.capitalize(), "type": "query", "datasource": DS,
@@ -204,8 +198,11 @@ def conversations() -> dict[str, Any]:
            [q(rate(f"{GW}_requests_total", f'{NS_MODEL}, route="responses"', "model"),
               "{{model}}")], "reqps",
            description="Conditional: data once Responses API requests were made."),
-        note("Context truncations", "Pending: the gateway's context window does not count "
-             "truncations yet (no metric); this panel becomes a rate of them."),
+        ts("Context truncations/s by model (gateway)",
+           [q(rate(f"{GW}_context_truncations_total", NS_MODEL, "model"), "{{model}} turns"),
+            q(rate(f"{GW}_context_dropped_items_total", NS_MODEL, "model"),
+              "{{model}} items left out")],
+           description="Conditional: data once a turn was truncated (truncation='auto')."),
     ], namespace_metric=f"{SESSION}_requests_total")  # fmt: skip
 
 

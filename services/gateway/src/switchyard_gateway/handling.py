@@ -257,6 +257,12 @@ class Gateway:
     def _account(self, key: ApiKey, outcome: Outcome) -> None:
         self.account(key, outcome.model, outcome.prompt_tokens, outcome.completion_tokens)
 
+    def truncated(self, model: str, dropped: int) -> None:
+        """A Responses turn left ``dropped`` earlier items out to fit the context."""
+        label = self._label(model)
+        self.metrics.truncations(label).inc()
+        self.metrics.dropped_items(label).inc(dropped)
+
     def account(self, key: ApiKey, model: str, prompt: int, completion: int) -> None:
         """Tokens one answer used: the tenant's usage, the token metrics and the key's
         tokens-per-minute budget."""

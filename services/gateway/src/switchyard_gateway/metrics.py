@@ -117,6 +117,23 @@ class GatewayMetrics:
                 registry=registry,
             )
         )
+        self.truncations = CachedLabels(
+            Counter(
+                "switchyard_gateway_context_truncations",
+                "Responses turns whose earlier items were left out to fit the model's context "
+                "(truncation='auto'), by model.",
+                ["model"],
+                registry=registry,
+            )
+        )
+        self.dropped_items = CachedLabels(
+            Counter(
+                "switchyard_gateway_context_dropped_items",
+                "Earlier conversation items left out of turns by truncation, by model.",
+                ["model"],
+                registry=registry,
+            )
+        )
         self.background = CachedLabels(
             Counter(
                 "switchyard_gateway_background_responses",

@@ -86,6 +86,7 @@ def install_stateful(app: FastAPI) -> None:
                 sessions,
                 Tokenizer(gateway.forwarder.pool, http),
                 gateway.account,
+                gateway.truncated,
             )
             app.state.background = runner = background_runner(app, turns, sessions)
             task = asyncio.create_task(runner.run_forever()) if runner else None

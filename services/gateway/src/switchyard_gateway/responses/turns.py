@@ -128,11 +128,13 @@ class Turns:
         sessions: SessionClient | None,
         tokenizer: Tokenizer,
         account: Callable[[ApiKey, str, int, int], None],
+        truncated: Callable[[str, int], None],
     ) -> None:
         self.forwarder = forwarder
         self.sessions = sessions
         self.tokenizer = tokenizer
         self.account = account  # usage, token metrics and the key's token budget
+        self.truncated = truncated  # told of each truncated context (model, items left out)
 
     async def run(self, turn: TurnRequest, key: ApiKey, idempotency_key: str | None) -> Response:
         """One turn over HTTP: the Response JSON, or its events as SSE."""
@@ -158,6 +160,8 @@ class Turns:
             raise SessionUnavailableError()
         model = self.forwarder.resolve(turn.model)
         window = await build_window(turn, model, key.tenant, self.sessions, self.tokenizer)
+        if window.dropped:
+            self.truncated(model, window.dropped)
         body = _chat_body(turn, model, window)
         response = response or TurnResponse(turn, model)
         outcome = Outcome()

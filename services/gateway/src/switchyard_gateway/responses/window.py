@@ -86,6 +86,8 @@ class Window:
     input_tokens: dict[str, dict[str, int]] = field(default_factory=dict)
     # Routing affinity: the conversation, or the first response of the chain.
     affinity: str | None = None
+    # Earlier items left out to fit the model's context (truncation='auto').
+    dropped: int = 0
 
 
 def _too_long(needed: int, available: int) -> InvalidRequestError:
@@ -137,4 +139,5 @@ async def build_window(
     history = [chat_message(e["item"]) for e in kept]
     ids = [item["id"] for item in turn.input_items]
     input_tokens = {i: {model: n} for i, n in zip(ids, counts[len(system) :], strict=True)}
-    return Window(system + history + new, input_tokens, turn.conversation or context.get("root"))
+    affinity = turn.conversation or context.get("root")
+    return Window(system + history + new, input_tokens, affinity, len(entries) - len(kept))
