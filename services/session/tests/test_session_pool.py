@@ -1,9 +1,10 @@
 """What a recorded turn costs the database, and the PostgreSQL pool's check of idle
 connections, on a real PostgreSQL 15.
 
-A recorded turn is one transaction of at most three statements; a pooled connection is
-pinged only after it has been idle (``database_ping_after_idle_seconds``), so one that the
-server dropped while idle is replaced without an error.
+A recorded turn is one statement (the response and its items), after the conversation's
+sequence numbers when it has one; a pooled connection is pinged only after it has been idle
+(``database_ping_after_idle_seconds``), so one that the server dropped while idle is
+replaced without an error.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from switchyard_session import migrate
 from switchyard_session.config import SessionSettings
@@ -80,29 +81,44 @@ def turn(response_id: str, conversation: str | None = None) -> dict[str, Any]:
             "conversation": {"id": conversation} if conversation else None}  # fmt: skip
 
 
-async def test_a_stored_turn_is_two_statements_and_three_with_a_conversation(
+async def test_a_stored_turn_is_one_statement_and_two_with_a_conversation(
     store: Store,
 ) -> None:
     conversation = await store.create_conversation(T, [], {})
     sent = statements_of(store)
     inputs = message_items([{"role": "user", "content": "hello"}])
     await store.store_response(T, turn("resp_1"), inputs, store=True, tokens={})
-    assert sent == ["INSERT", "INSERT"]  # the response, then all of its items at once
+    assert sent == ["WITH"]  # the response, as a CTE of the INSERT of its items
+    assert (await store.get_response(T, "resp_1"))["id"] == "resp_1"
+    with pytest.raises(IntegrityError):  # the same id again: nothing of it is written
+        await store.store_response(T, turn("resp_1"), message_items([{"role": "user",
+                                   "content": "twice"}]), store=True, tokens={})  # fmt: skip
+    first_inputs = await store.list_input_items(T, "resp_1", after=None, limit=10, order="asc")
+    assert [item["id"] for item in first_inputs["data"]] == [inputs[0]["id"]]
     sent.clear()
     inputs = message_items([{"role": "user", "content": "again"}])
     await store.store_response(T, turn("resp_2", conversation["id"]), inputs, store=True, tokens={})
-    assert sent == ["UPDATE", "INSERT", "INSERT"]  # sequence numbers, response, items
+    assert sent == ["UPDATE", "WITH"]  # sequence numbers, then the response and all items
     listed = await store.list_items(T, conversation["id"], after=None, limit=10, order="asc")
     assert [item["role"] for item in listed["data"]] == ["user", "assistant"]
     inputs_of_2 = await store.list_input_items(T, "resp_2", after=None, limit=10, order="asc")
     assert [item["id"] for item in inputs_of_2["data"]] == [inputs[0]["id"]]
 
 
+async def test_a_turn_of_many_items_is_stored_in_a_transaction(store: Store) -> None:
+    sent = statements_of(store)
+    many = message_items([{"role": "user", "content": str(i)} for i in range(70)])
+    await store.store_response(T, turn("resp_many"), many, store=True, tokens={})
+    assert sent == ["INSERT", "INSERT"]  # past MAX_ITEMS_AT_ONCE: the response, its items
+    page = await store.list_input_items(T, "resp_many", after=None, limit=100, order="asc")
+    assert [item["id"] for item in page["data"]] == [item["id"] for item in many]
+
+
 async def test_an_idempotency_key_is_checked_in_the_write_transaction(store: Store) -> None:
     sent = statements_of(store)
     first = await store.store_response(T, turn("resp_k"), [], store=True, tokens={},
                                        idempotency_key="k1")  # fmt: skip
-    assert sent == ["SELECT", "INSERT", "INSERT", "INSERT"]  # key, response, items, key
+    assert sent == ["SELECT", "WITH", "INSERT"]  # key, response and items, key
     sent.clear()
     again = await store.store_response(T, turn("resp_k"), [], store=True, tokens={},
                                        idempotency_key="k1")  # fmt: skip

@@ -101,6 +101,19 @@ class Database:
             yield conn
 
     @asynccontextmanager
+    async def single_write(self) -> AsyncIterator[AsyncConnection]:
+        """A write of a single statement: on PostgreSQL it runs in autocommit, atomic and
+        committed before its answer as any statement is, without the BEGIN and COMMIT round
+        trips of a transaction; on SQLite (where it may be more) a write transaction."""
+        if self._write_lock is not None:
+            async with self.write() as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             yield conn

@@ -163,8 +163,10 @@ class Store:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Record a finished turn in one transaction: the response (when ``store``) and,
-        with a conversation, its input and output items appended to it. Three statements
-        at most: the conversation's sequence numbers, the response, every item."""
+        with a conversation, its input and output items appended to it. On PostgreSQL, two
+        statements (the conversation's sequence numbers; the response with every item), and
+        a stored turn with neither conversation nor Idempotency-Key is that one statement,
+        committed on its own: no BEGIN and COMMIT round trips."""
         now = self.clock()
         conversation_id = (response.get("conversation") or {}).get("id")
         expires_at = self.retention.expires_at(tenant, now)
@@ -177,14 +179,24 @@ class Store:
                     [*input_items, *responses.output_items(response)], now=now,
                     default_expires_at=expires_at, tokens=tokens,
                 )  # fmt: skip
-            if store:
-                rows += await responses.insert_response(
-                    conn, tenant, response, input_items, conversation_id=conversation_id,
-                    now=now, expires_at=expires_at, tokens=tokens,
-                )  # fmt: skip
-            await conversations.insert_rows(conn, rows)  # all of the turn's items at once
+            if not store:
+                await conversations.insert_rows(conn, rows)
+                return response
+            await responses.insert_response(
+                conn, tenant, response, input_items, conversation_id=conversation_id,
+                now=now, expires_at=expires_at, tokens=tokens, more_rows=rows,
+            )  # fmt: skip
             return response
 
+        count = len(input_items) + len(responses.output_items(response))
+        if (
+            store
+            and conversation_id is None
+            and idempotency_key is None
+            and (responses.at_once(self.db.is_sqlite, count))
+        ):
+            async with self.db.single_write() as conn:
+                return await write(conn)
         return await write_once(self.db, tenant, idempotency_key, now, write)
 
     async def get_response(self, tenant: str, response_id: str) -> dict[str, Any]:
