@@ -6,7 +6,9 @@
    of ``--budget`` tokens), p50 and p99, for conversations of 10, 1,000 and 10,000 items;
 3. the gateway's added latency of a ``responses.create`` turn over the equivalent
    ``chat.completions.create``, p50 and p99 at concurrency 1 and 32, in front of the stub
-   upstream (``bench/stub_upstream.py``): stateless (``store: false``) and stored.
+   upstream (``bench/stub_upstream.py``): stateless (``store: false``) and stored; at
+   concurrency 1 the three are called in turn, so that other load on the machine weighs on
+   each alike.
 
 Every service is a subprocess on a free loopback port; logs go to a temporary directory.
 ``--quick`` takes fewer samples.
@@ -141,6 +143,20 @@ async def context_builds(url: str, samples: int, budget: int) -> None:
             print(f"context {len(refs):>6} items (budget {budget}): {percentiles(latencies)}")
 
 
+async def interleaved(
+    calls: dict[str, Callable[[], Awaitable[None]]], samples: int
+) -> dict[str, list[float]]:
+    """One client calling each case in turn, ``samples`` times: a burst of other load on the
+    machine weighs on every case alike, so their difference is the added latency."""
+    latencies: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(samples):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            await call()
+            latencies[name].append(time.perf_counter() - started)
+    return latencies
+
+
 async def gateway_overhead(gateway: str, samples: int) -> None:
     headers = {"Authorization": f"Bearer {KEY}"}
     chat = {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8}
@@ -151,16 +167,25 @@ async def gateway_overhead(gateway: str, samples: int) -> None:
         "responses.create stored": ("/v1/responses", turn),
     }
     async with httpx.AsyncClient(base_url=gateway, headers=headers, timeout=60) as http:
-        for concurrency in (1, 32):
-            for name, (path, body) in cases.items():
+        calls = {}
+        for name, (path, body) in cases.items():
 
-                async def call(path: str = path, body: dict = body) -> None:
-                    (await http.post(path, json=body)).raise_for_status()
+            async def call(path: str = path, body: dict = body) -> None:
+                (await http.post(path, json=body)).raise_for_status()
 
-                for _ in range(20):
-                    await call()
-                latencies, _ = await timed_calls(call, samples, concurrency)
-                print(f"gateway c={concurrency:>2} {name:<30} {percentiles(latencies)}")
+            calls[name] = call
+            for _ in range(20):
+                await call()
+        by_case = await interleaved(calls, samples)
+        for name, latencies in by_case.items():
+            print(f"gateway c= 1 {name:<30} {percentiles(latencies)}")
+        base = statistics.median(by_case["chat.completions.create"]) * 1000
+        for name in list(cases)[1:]:
+            added = statistics.median(by_case[name]) * 1000 - base
+            print(f"gateway c= 1 {name:<30} adds {added:5.2f} ms p50 over a chat completion")
+        for name, call in calls.items():
+            latencies, _ = await timed_calls(call, samples, 32)
+            print(f"gateway c=32 {name:<30} {percentiles(latencies)}")
 
 
 def main() -> None:
