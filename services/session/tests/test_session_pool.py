@@ -2,9 +2,9 @@
 connections, on a real PostgreSQL 15.
 
 A recorded turn is one statement (the response and its items), after the conversation's
-sequence numbers when it has one; a pooled connection is pinged only after it has been idle
-(``database_ping_after_idle_seconds``), so one that the server dropped while idle is
-replaced without an error.
+sequence numbers when it has one; an append is one statement too. A pooled connection is
+pinged only after it has been idle (``database_ping_after_idle_seconds``), so one that the
+server dropped while idle is replaced without an error.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from switchyard_common.errors import NotFoundError
 from switchyard_session import migrate
 from switchyard_session.config import SessionSettings
 from switchyard_session.db import Database, create_engine
@@ -103,6 +104,28 @@ async def test_a_stored_turn_is_one_statement_and_two_with_a_conversation(
     assert [item["role"] for item in listed["data"]] == ["user", "assistant"]
     inputs_of_2 = await store.list_input_items(T, "resp_2", after=None, limit=10, order="asc")
     assert [item["id"] for item in inputs_of_2["data"]] == [inputs[0]["id"]]
+
+
+async def test_an_append_is_one_statement_and_keeps_order_and_tenancy(store: Store) -> None:
+    conversation = await store.create_conversation(T, [], {})
+    sent = statements_of(store)
+    first = message_items([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+    await store.append_items(T, conversation["id"], first)
+    assert sent == ["WITH"]  # sequence numbers taken and items inserted in one statement
+    with pytest.raises(NotFoundError):
+        await store.append_items("tenant-b", conversation["id"], message_items([{"role":
+                                 "user", "content": "not mine"}]))  # fmt: skip
+    sent.clear()
+    unstored = message_items([{"role": "user", "content": "c"}])
+    counts = {unstored[0]["id"]: {"m": 7}}
+    await store.store_response(T, turn("resp_u", conversation["id"]), unstored, store=False,
+                               tokens=counts)  # fmt: skip
+    assert sent == ["WITH"]  # a turn appended to the conversation, not stored
+    context = await store.context(T, "m", conversation_id=conversation["id"],
+                                  previous_response_id=None, budget=None)  # fmt: skip
+    texts = [entry["item"]["content"][0]["text"] for entry in context["items"]]
+    assert texts == ["a", "b", "c", "hi"]
+    assert [entry["tokens"] for entry in context["items"]] == [None, None, 7, None]
 
 
 async def test_a_turn_of_many_items_is_stored_in_a_transaction(store: Store) -> None:

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import Float, case, delete, insert, literal, select, update
+from sqlalchemy import (
+    JSON,
+    Float,
+    TextClause,
+    bindparam,
+    case,
+    delete,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchyard_common.errors import InvalidRequestError, NotFoundError
@@ -151,6 +164,61 @@ async def appended_rows(
         tenant, conversation_id, first, new_items, section=SECTION_CONVERSATION, now=now,
         tokens=tokens,
     )  # fmt: skip
+
+
+# PostgreSQL: take ``:count`` sequence numbers (the row's lock is held to the statement's
+# end, so appends stay in order) and renew the expiry, as touch_conversation does.
+_TAKE = (
+    "UPDATE conversations SET next_seq = next_seq + :count, "
+    "updated_at = CAST(:now AS DOUBLE PRECISION), expires_at = CASE "
+    "WHEN ttl_seconds IS NOT NULL THEN CAST(:now AS DOUBLE PRECISION) + ttl_seconds "
+    "ELSE CAST(:default_expires_at AS DOUBLE PRECISION) END "
+    "WHERE id = :conversation_id AND tenant = :tenant RETURNING next_seq - :count AS first"
+)
+_INSERT_TAKEN = (
+    "INSERT INTO items (tenant, owner_id, seq, section, item_id, data, tokens, created_at) "
+    "SELECT CAST(:tenant AS VARCHAR), CAST(:conversation_id AS VARCHAR), taken.first + v.i, "
+    "0, v.item_id, v.data, v.tokens, CAST(:now AS DOUBLE PRECISION) FROM taken, "  # 0: section
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _append_statement(count: int) -> TextClause:
+    """PostgreSQL: an append of ``count`` items as one statement, the items inserted from
+    the conversation's row that gave them their sequence numbers. As text, which SQLAlchemy
+    caches compiled (built from the constants above and item numbers: no value is in it)."""
+    rows = ", ".join(
+        f"({i}, CAST(:item_id_{i} AS VARCHAR), CAST(:data_{i} AS JSON), CAST(:tokens_{i} AS JSON))"
+        for i in range(count)
+    )
+    values = f"(VALUES {rows}) AS v(i, item_id, data, tokens)"
+    json_values = (bindparam(f"{name}_{i}", type_=JSON) for i in range(count)
+                   for name in ("data", "tokens"))  # fmt: skip
+    return text(f"WITH taken AS ({_TAKE}) {_INSERT_TAKEN}{values}").bindparams(*json_values)
+
+
+async def append_at_once(
+    conn: AsyncConnection,
+    tenant: str,
+    conversation_id: str,
+    new_items: list[Item],
+    *,
+    now: float,
+    default_expires_at: float | None,
+    tokens: dict[str, dict[str, int]] | None = None,
+) -> None:
+    """``append_items`` as one statement (PostgreSQL, at most 64 items): atomic on its own,
+    so it needs no transaction. No such conversation of the tenant's: nothing written, 404."""
+    params: dict[str, Any] = {
+        "count": len(new_items), "now": now, "default_expires_at": default_expires_at,
+        "conversation_id": conversation_id, "tenant": tenant,
+    }  # fmt: skip
+    for i, item in enumerate(new_items):
+        params.update({f"item_id_{i}": item["id"], f"data_{i}": item,
+                       f"tokens_{i}": (tokens or {}).get(item["id"])})  # fmt: skip
+    result = await conn.execute(_append_statement(len(new_items)), params)
+    if result.rowcount == 0:
+        raise not_found("conversation", conversation_id)
 
 
 async def append_items(

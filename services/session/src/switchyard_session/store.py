@@ -100,19 +100,27 @@ class Store:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         now = self.clock()
+        expires_at = self.retention.expires_at(tenant, now)
+        body = {
+            "object": "list",
+            "data": new_items,
+            "first_id": new_items[0]["id"],
+            "last_id": new_items[-1]["id"],
+            "has_more": False,
+        }
+        if idempotency_key is None and responses.at_once(self.db.is_sqlite, len(new_items)):
+            async with self.db.single_write() as conn:
+                await conversations.append_at_once(
+                    conn, tenant, conversation_id, new_items, now=now,
+                    default_expires_at=expires_at,
+                )  # fmt: skip
+            return body
 
         async def write(conn: AsyncConnection) -> dict[str, Any]:
             await conversations.append_items(
-                conn, tenant, conversation_id, new_items, now=now,
-                default_expires_at=self.retention.expires_at(tenant, now),
-            )  # fmt: skip
-            return {
-                "object": "list",
-                "data": new_items,
-                "first_id": new_items[0]["id"],
-                "last_id": new_items[-1]["id"],
-                "has_more": False,
-            }
+                conn, tenant, conversation_id, new_items, now=now, default_expires_at=expires_at
+            )
+            return body
 
         return await write_once(self.db, tenant, idempotency_key, now, write)
 
@@ -164,19 +172,20 @@ class Store:
     ) -> dict[str, Any]:
         """Record a finished turn in one transaction: the response (when ``store``) and,
         with a conversation, its input and output items appended to it. On PostgreSQL, two
-        statements (the conversation's sequence numbers; the response with every item), and
-        a stored turn with neither conversation nor Idempotency-Key is that one statement,
-        committed on its own: no BEGIN and COMMIT round trips."""
+        statements (the conversation's sequence numbers; the response with every item); a
+        turn with no Idempotency-Key that is stored without a conversation, or appended to
+        one without being stored, is one statement, committed on its own (no BEGIN and
+        COMMIT round trips)."""
         now = self.clock()
         conversation_id = (response.get("conversation") or {}).get("id")
         expires_at = self.retention.expires_at(tenant, now)
+        turn_items = [*input_items, *responses.output_items(response)]
 
         async def write(conn: AsyncConnection) -> dict[str, Any]:
             rows = []
             if conversation_id is not None:
                 rows = await conversations.appended_rows(
-                    conn, tenant, conversation_id,
-                    [*input_items, *responses.output_items(response)], now=now,
+                    conn, tenant, conversation_id, turn_items, now=now,
                     default_expires_at=expires_at, tokens=tokens,
                 )  # fmt: skip
             if not store:
@@ -188,15 +197,17 @@ class Store:
             )  # fmt: skip
             return response
 
-        count = len(input_items) + len(responses.output_items(response))
-        if (
-            store
-            and conversation_id is None
-            and idempotency_key is None
-            and (responses.at_once(self.db.is_sqlite, count))
-        ):
-            async with self.db.single_write() as conn:
-                return await write(conn)
+        if idempotency_key is None and responses.at_once(self.db.is_sqlite, len(turn_items)):
+            if conversation_id is None and store:  # the response with its items
+                async with self.db.single_write() as conn:
+                    return await write(conn)
+            if conversation_id is not None and not store:  # the items, appended
+                async with self.db.single_write() as conn:
+                    await conversations.append_at_once(
+                        conn, tenant, conversation_id, turn_items, now=now,
+                        default_expires_at=expires_at, tokens=tokens,
+                    )  # fmt: skip
+                return response
         return await write_once(self.db, tenant, idempotency_key, now, write)
 
     async def get_response(self, tenant: str, response_id: str) -> dict[str, Any]:
