@@ -5,8 +5,8 @@ internal service token. The session service down or unreachable is a 503 with
 ``Retry-After``: only stateful requests need it, stateless ones never call it.
 
 A turn's own calls (its context, token counts, the finished turn) are POSTs of JSON on the
-gateway's lean HTTP client (``upstream.py``), like the worker calls: httpx cost about 0.5 ms
-of CPU per call, a sixth of a stored turn's added latency. The other calls (the relayed
+gateway's lean HTTP client (``upstream.py``), like the worker calls: a stored turn's p50
+fell by about 1 ms (of 4.5 added) when its call left httpx. The other calls (the relayed
 routes, the background runner) go through httpx.
 """
 
