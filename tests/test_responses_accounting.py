@@ -1,6 +1,6 @@
 """Responses traffic counts like chat traffic: held to the gateway's in-flight bound (a stream
-holds its slot until it is over), in the request metrics as route ``responses``, and its
-tokens in the token metrics and the tenant's usage."""
+holds its slot until it is over; a WebSocket turn too), in the request metrics as route
+``responses``, and its tokens in the token metrics and the tenant's usage."""
 
 from __future__ import annotations
 
@@ -69,6 +69,11 @@ async def test_responses_hold_slots_and_are_counted(slow_upstream) -> None:  # t
             await client.responses.create(model="stub-model", input="hi", store=False)
         assert busy.value.status_code == 503
         assert busy.value.response.headers["retry-after"] == "1"
+        # A turn over the WebSocket is held to the same bound.
+        async with client.responses.connect() as socket:
+            await socket.response.create(model="stub-model", input="hi")
+            refused = await socket.recv()
+        assert refused.type == "error" and refused.code == "overloaded"  # type: ignore[union-attr]
         await stream.close()  # the client leaves: the slot comes back
         await in_flight_drops_to(http, 0)
 
@@ -79,9 +84,9 @@ async def test_responses_hold_slots_and_are_counted(slow_upstream) -> None:  # t
         requests = "switchyard_gateway_requests_total"
         labels = {"model": "stub-model", "route": "responses"}
         assert metric_value(text, requests, {**labels, "status": "200"}) == 2
-        assert metric_value(text, requests, {**labels, "status": "503"}) == 1
+        assert metric_value(text, requests, {**labels, "status": "503"}) == 2
         assert metric_value(text, "switchyard_gateway_backpressure_rejections_total",
-                            {"scope": "gateway"}) == 1  # fmt: skip
+                            {"scope": "gateway"}) == 2  # fmt: skip
         completion = {"model": "stub-model", "kind": "completion"}
         assert metric_value(text, "switchyard_gateway_tokens_total", completion) == (
             reply.usage.output_tokens

@@ -99,6 +99,19 @@ class Gateway:
         """Bounded model label: only models some instance serves."""
         return model if self.forwarder.pool.knows(model) else "unknown"
 
+    def model_label(self, model: str) -> str:
+        """The bounded label of a requested model (an alias resolved)."""
+        return self._label(self.forwarder.resolve(model))
+
+    def slot(self, model_label: str, route: str) -> SlotLease:
+        """A slot of the gateway's in-flight bound, or 503 ``overloaded`` (counted)."""
+        lease = self.slots.try_acquire()
+        if lease is None:
+            self.metrics.rejected("gateway").inc()
+            self.metrics.requests(model_label, route, "503").inc()
+            raise OverloadedError("The gateway is at capacity; retry shortly.", retry_after=1)
+        return lease
+
     async def serve(
         self, route: str, model: str, respond: Callable[[], Awaitable[Response]]
     ) -> Response:
@@ -106,12 +119,8 @@ class Gateway:
         the gateway's in-flight bound and counted like a proxied one. A stream holds its
         slot, and its latency is observed, until it is over."""
         started = time.monotonic()
-        label = self._label(self.forwarder.resolve(model))
-        lease = self.slots.try_acquire()
-        if lease is None:
-            self.metrics.rejected("gateway").inc()
-            self.metrics.requests(label, route, "503").inc()
-            raise OverloadedError("The gateway is at capacity; retry shortly.", retry_after=1)
+        label = self.model_label(model)
+        lease = self.slot(label, route)
 
         def done() -> None:
             lease.release()
@@ -150,11 +159,7 @@ class Gateway:
         status = 500
         rate_headers: list[tuple[bytes, bytes]] = []
         streaming = False
-        lease = self.slots.try_acquire()
-        if lease is None:
-            self.metrics.rejected("gateway").inc()
-            self.metrics.requests(model_label, route.name, "503").inc()
-            raise OverloadedError("The gateway is at capacity; retry shortly.", retry_after=1)
+        lease = self.slot(model_label, route.name)
         try:
             raw = await read_body(request, self.max_body_bytes)
             body = parse_body(raw, route.required)

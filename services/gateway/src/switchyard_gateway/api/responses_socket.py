@@ -53,17 +53,19 @@ class Socket:
             k: v for k, v in message.items() if k not in ("type", "stream", "stream_id", "generate")
         }
         try:
-            await self.gateway.limiter.admit(self.key)
+            await self.gateway.admit(self.key)
             turn = parse_turn(body)
             turn.stream = True
-            started = await self.turns.start(turn, self.key, None)
-            events = self.turns.events(started)
-            try:
-                async for event in events:
-                    await self.send(event)
-            finally:
-                await events.aclose()
-                release(started)  # also when cancelled before the events began
+            # A turn holds a slot of the gateway's in-flight bound, as over HTTP.
+            with self.gateway.slot(self.gateway.model_label(turn.model), "responses"):
+                started = await self.turns.start(turn, self.key, None)
+                events = self.turns.events(started)
+                try:
+                    async for event in events:
+                        await self.send(event)
+                finally:
+                    await events.aclose()
+                    release(started)  # also when cancelled before the events began
         except SwitchyardError as exc:
             await self.error(exc.message, exc.code or "invalid_request", exc.param)
 
