@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from switchyard_common.errors import NotFoundError
 from switchyard_session import migrate
@@ -91,9 +91,12 @@ async def test_a_stored_turn_is_one_statement_and_two_with_a_conversation(
     await store.store_response(T, turn("resp_1"), inputs, store=True, tokens={})
     assert sent == ["WITH"]  # the response, as a CTE of the INSERT of its items
     assert (await store.get_response(T, "resp_1"))["id"] == "resp_1"
-    with pytest.raises(IntegrityError):  # the same id again: nothing of it is written
-        await store.store_response(T, turn("resp_1"), message_items([{"role": "user",
-                                   "content": "twice"}]), store=True, tokens={})  # fmt: skip
+    # The same id again (the gateway resent the turn): nothing of it is written, and the
+    # answer is what was recorded the first time.
+    again = {**turn("resp_1"), "metadata": {"attempt": "2"}}
+    recorded = await store.store_response(T, again, message_items([{"role": "user",
+                                          "content": "twice"}]), store=True, tokens={})  # fmt: skip
+    assert recorded == turn("resp_1")
     first_inputs = await store.list_input_items(T, "resp_1", after=None, limit=10, order="asc")
     assert [item["id"] for item in first_inputs["data"]] == [inputs[0]["id"]]
     sent.clear()
@@ -102,6 +105,10 @@ async def test_a_stored_turn_is_one_statement_and_two_with_a_conversation(
     assert sent == ["UPDATE", "WITH"]  # sequence numbers, then the response and all items
     listed = await store.list_items(T, conversation["id"], after=None, limit=10, order="asc")
     assert [item["role"] for item in listed["data"]] == ["user", "assistant"]
+    # Resent, a conversation's turn is not appended twice either.
+    await store.store_response(T, turn("resp_2", conversation["id"]), inputs, store=True, tokens={})
+    relisted = await store.list_items(T, conversation["id"], after=None, limit=10, order="asc")
+    assert relisted["data"] == listed["data"]
     inputs_of_2 = await store.list_input_items(T, "resp_2", after=None, limit=10, order="asc")
     assert [item["id"] for item in inputs_of_2["data"]] == [inputs[0]["id"]]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from switchyard_common.errors import InvalidRequestError, NotFoundError
 from switchyard_session import migrate
@@ -285,3 +286,18 @@ async def test_ttl_expiry_deletes_in_batches(store: Store, db: Database, clock: 
     with pytest.raises(NotFoundError):
         await store.get_response("short-lived", "resp_t")
     assert await all_items(store, T, keep["id"]) == ["keep"]
+
+
+async def test_a_resent_turn_answers_what_was_recorded(store: Store) -> None:
+    conversation = await store.create_conversation(T, [], {})
+    first = {**turn("resp_1", "a1"), "conversation": {"id": conversation["id"]}}
+    await store.store_response(T, first, message_items([user("q1")]), store=True, tokens={})
+    resent = {**first, "output": []}  # whatever it carries, the first one stands
+    again = await store.store_response(
+        T, resent, message_items([user("q1 again")]), store=True, tokens={}
+    )
+    assert again == first
+    assert await all_items(store, T, conversation["id"]) == ["q1", "a1"]
+    # Another tenant's id is not "recorded" for this one: the conflict is an error.
+    with pytest.raises(IntegrityError):
+        await store.store_response("tenant-b", turn("resp_1", "x"), [], store=True, tokens={})

@@ -89,17 +89,24 @@ async def insert_response(
     await conn.execute(_response_with_items(len(rows)), params)
 
 
-async def get_response(
-    conn: AsyncConnection, tenant: str, response_id: str, param: str | None = None
-) -> dict[str, Any]:
-    data = (
+async def find_response(
+    conn: AsyncConnection, tenant: str, response_id: str
+) -> dict[str, Any] | None:
+    """The tenant's stored response with this id, or None."""
+    data: dict[str, Any] | None = (
         await conn.execute(
             select(responses.c.data).where(
                 responses.c.id == response_id, responses.c.tenant == tenant
             )
         )
     ).scalar()
+    return data
+
+
+async def get_response(
+    conn: AsyncConnection, tenant: str, response_id: str, param: str | None = None
+) -> dict[str, Any]:
+    data = await find_response(conn, tenant, response_id)
     if data is None:
         raise not_found("response", response_id, param)
-    result: dict[str, Any] = data
-    return result
+    return data

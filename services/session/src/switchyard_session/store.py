@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchyard_session import claims, context, conversations, responses
@@ -197,18 +198,28 @@ class Store:
             )  # fmt: skip
             return response
 
-        if idempotency_key is None and responses.at_once(self.db.is_sqlite, len(turn_items)):
-            if conversation_id is None and store:  # the response with its items
-                async with self.db.single_write() as conn:
-                    return await write(conn)
-            if conversation_id is not None and not store:  # the items, appended
-                async with self.db.single_write() as conn:
-                    await conversations.append_at_once(
-                        conn, tenant, conversation_id, turn_items, now=now,
-                        default_expires_at=expires_at, tokens=tokens,
-                    )  # fmt: skip
-                return response
-        return await write_once(self.db, tenant, idempotency_key, now, write)
+        try:
+            if idempotency_key is None and responses.at_once(self.db.is_sqlite, len(turn_items)):
+                if conversation_id is None and store:  # the response with its items
+                    async with self.db.single_write() as conn:
+                        return await write(conn)
+                if conversation_id is not None and not store:  # the items, appended
+                    async with self.db.single_write() as conn:
+                        await conversations.append_at_once(
+                            conn, tenant, conversation_id, turn_items, now=now,
+                            default_expires_at=expires_at, tokens=tokens,
+                        )  # fmt: skip
+                    return response
+            return await write_once(self.db, tenant, idempotency_key, now, write)
+        except IntegrityError:
+            # The response id is the gateway's, one per turn: a stored one is this turn sent
+            # again (the gateway resends when a connection drops before any answer), and
+            # the write above rolled back whole. Answer what was recorded the first time.
+            async with self.db.read() as conn:
+                recorded = await responses.find_response(conn, tenant, response["id"])
+            if not store or recorded is None:
+                raise
+            return recorded
 
     async def get_response(self, tenant: str, response_id: str) -> dict[str, Any]:
         async with self.db.read() as conn:
