@@ -100,6 +100,9 @@ def test_dispatcher_and_delivery_values_reach_the_service() -> None:
     assert (s.rotation_grace_seconds, s.retention_seconds) == (60.0, 31536000.0)
     cm = _get(r, "ConfigMap", "rel-switchyard-webhook")["data"]
     assert cm["SWITCHYARD_WEBHOOK_RETENTION_SECONDS"] == "31536000"
+    # A null retention keeps events: the service reads "null" as unset.
+    kept = render("default", {"webhook": {"delivery": {"retentionSeconds": None}}})
+    assert _webhook_settings(kept).retention_seconds is None
     # Paused delivery is said after install.
     assert "Webhook deliveries are paused" in r.notes
     assert "Webhook deliveries are paused" not in rendered_scenario("default").notes

@@ -68,6 +68,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SWITCHYARD_",
         env_nested_delimiter="__",
+        # An optional setting is unset (None) with the value "null", e.g. a retention of
+        # "keep forever" from a chart's null.
+        env_parse_none_str="null",
         extra="ignore",
         frozen=True,
     )
