@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 import openai
+import pytest
+import standardwebhooks
 
 from services.webhook.tests.webhook_support import (
     Receiver,
@@ -122,6 +124,14 @@ async def test_background_completes_and_is_announced(
             unwrapped = client.webhooks.unwrap(got.body, got.headers, secret=p.secret)
             assert unwrapped.type in ("response.completed", "response.incomplete")
             assert unwrapped.data.id == queued.id
+            # The same delivery passes the independent Standard Webhooks verifier; tampered
+            # with, it fails both.
+            standardwebhooks.Webhook(p.secret).verify(got.body, got.headers)
+            tampered = got.body.replace(queued.id.encode(), b"resp_" + b"0" * 48)
+            with pytest.raises(openai.InvalidWebhookSignatureError):
+                client.webhooks.unwrap(tampered, got.headers, secret=p.secret)
+            with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
+                standardwebhooks.Webhook(p.secret).verify(tampered, got.headers)
             done = await client.responses.retrieve(queued.id)
             assert done.status == unwrapped.type.removeprefix("response.")
             assert done.output_text and done.usage is not None and done.usage.output_tokens > 0
