@@ -3,9 +3,10 @@ the real model, whose prompt holds the earlier turns (``usage.input_tokens`` gro
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from tests.support.stateful import MODEL, Stateful
+from tests.support.stateful import MODEL, SESSION_TOKEN, Stateful
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -28,6 +29,15 @@ def test_previous_response_id_chaining(stateful: Stateful) -> None:
     )  # fmt: skip
     # The worker saw the earlier turns: its own prompt token counts grow turn by turn.
     assert first.usage.input_tokens < second.usage.input_tokens < third.usage.input_tokens
+    # Every earlier item of the chain has its count cached with the session service: the
+    # inputs when their turn was recorded, the answers by the next turn that counted them.
+    context = httpx.post(
+        f"{stateful.session.url}/v1/context",
+        json={"model": MODEL, "previous_response_id": third.id, "budget": None},
+        headers={"authorization": f"Bearer {SESSION_TOKEN}", "x-switchyard-tenant": "default"},
+    ).json()
+    assert len(context["items"]) == 6
+    assert all(entry["tokens"] for entry in context["items"][:4]), context["items"]
     assert second.previous_response_id == first.id
     stored = client.responses.retrieve(second.id)
     assert stored.output_text == second.output_text and stored.usage == second.usage

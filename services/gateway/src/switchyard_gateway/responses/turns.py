@@ -9,6 +9,7 @@ client that chains on it right away finds it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -165,11 +166,15 @@ class Turns:
         body = _chat_body(turn, model, window)
         response = response or TurnResponse(turn, model)
         outcome = Outcome()
-        # A chain's affinity is its first response: a first turn routes on its own id.
-        answer = await self.forwarder.forward(
-            CHAT_PATH, orjson.dumps(body), body, model=model, tenant=key.tenant,
-            affinity=window.affinity or response.id, outcome=outcome,
-            on_stream_end=lambda _: None,
+        # A chain's affinity is its first response: a first turn routes on its own id. The
+        # counts this turn made are cached meanwhile, off the turn's path.
+        answer, _ = await asyncio.gather(
+            self.forwarder.forward(
+                CHAT_PATH, orjson.dumps(body), body, model=model, tenant=key.tenant,
+                affinity=window.affinity or response.id, outcome=outcome,
+                on_stream_end=lambda _: None,
+            ),
+            self._cache_counts(key.tenant, model, window.counts),
         )  # fmt: skip
         if answer.status_code != 200:
             raise _relayed(answer)
@@ -191,6 +196,16 @@ class Turns:
         _trace(started, result)
         final = started.response.body(status_of(result), result)
         return await self._record(started, final)
+
+    async def _cache_counts(self, tenant: str, model: str, counts: dict[int, int]) -> None:
+        """Cache token counts of earlier items with the session service; a cache, so a
+        failure only means counting them again next time."""
+        if self.sessions is None or not counts:
+            return
+        try:
+            await self.sessions.write_token_counts(tenant, model, counts)
+        except (SessionUnavailableError, RelayedError) as exc:
+            log.warning("token counts not cached: %s", exc)
 
     def _account(self, started: Started, result: TurnResult) -> None:
         model = started.response.model

@@ -88,6 +88,8 @@ class Window:
     affinity: str | None = None
     # Earlier items left out to fit the model's context (truncation='auto').
     dropped: int = 0
+    # Token counts of earlier items this turn made (by the session's item ref), to cache.
+    counts: dict[int, int] = field(default_factory=dict)
 
 
 def _too_long(needed: int, available: int) -> InvalidRequestError:
@@ -123,7 +125,6 @@ async def build_window(
     found = await asyncio.gather(*(tokenizer.item(model, chat_message(e["item"])) for e in missing))
     for entry, tokens in zip(missing, found, strict=True):
         entry["tokens"] = tokens
-    await sessions.write_token_counts(tenant, model, {e["ref"]: e["tokens"] for e in missing})
     kept = entries
     total = sum(e["tokens"] for e in entries)
     if total > budget or not context.get("complete", True):
@@ -140,4 +141,5 @@ async def build_window(
     ids = [item["id"] for item in turn.input_items]
     input_tokens = {i: {model: n} for i, n in zip(ids, counts[len(system) :], strict=True)}
     affinity = turn.conversation or context.get("root")
-    return Window(system + history + new, input_tokens, affinity, len(entries) - len(kept))
+    counted = {e["ref"]: e["tokens"] for e in missing}
+    return Window(system + history + new, input_tokens, affinity, len(entries) - len(kept), counted)
