@@ -99,6 +99,13 @@ class Gateway:
         """Bounded model label: only models some instance serves."""
         return model if self.forwarder.pool.knows(model) else "unknown"
 
+    def _refused(self, exc: SwitchyardError) -> int:
+        """The status of a request answered with ``exc``; every instance busy is counted as
+        a backpressure rejection."""
+        if isinstance(exc, InstancesBusyError):
+            self.metrics.rejected("instance").inc()
+        return exc.status_code
+
     def model_label(self, model: str) -> str:
         """The bounded label of a requested model (an alias resolved)."""
         return self._label(self.forwarder.resolve(model))
@@ -132,9 +139,7 @@ class Gateway:
             status = response.status_code
             return response
         except SwitchyardError as exc:
-            status = exc.status_code
-            if isinstance(exc, InstancesBusyError):
-                self.metrics.rejected("instance").inc()
+            status = self._refused(exc)
             raise
         finally:
             self.metrics.requests(label, route, str(status)).inc()
@@ -175,9 +180,7 @@ class Gateway:
             status = response.status_code
             return response
         except SwitchyardError as exc:
-            status = exc.status_code
-            if isinstance(exc, InstancesBusyError):
-                self.metrics.rejected("instance").inc()
+            status = self._refused(exc)
             exc.headers = {
                 **{name.decode(): value.decode() for name, value in rate_headers},
                 **exc.headers,
