@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchyard_common.errors import InvalidRequestError
@@ -130,16 +130,22 @@ async def renew(
     return status
 
 
+def _still_running(response_id: str, owner: str) -> tuple[ColumnElement[bool], ...]:
+    """The response is running under ``owner``'s claim (not cancelled, not taken up by
+    another claimer since): what only that owner may then change."""
+    return (
+        responses.c.id == response_id,
+        responses.c.owner == owner,
+        responses.c.status == IN_PROGRESS,
+    )
+
+
 async def release(conn: AsyncConnection, response_id: str, owner: str) -> bool:
     """Give a claimed response back (its gateway is shutting down): claimable at once, the
     attempt not counted."""
     released = await conn.execute(
         update(responses)
-        .where(
-            responses.c.id == response_id,
-            responses.c.owner == owner,
-            responses.c.status == IN_PROGRESS,
-        )
+        .where(*_still_running(response_id, owner))
         .values(lease_until=0.0, attempts=responses.c.attempts - 1)
     )
     return bool(released.rowcount)
@@ -157,11 +163,7 @@ async def finish(
     """Store the final response and its items, if ``owner`` still runs it; else False."""
     done = await conn.execute(
         update(responses)
-        .where(
-            responses.c.id == response_id,
-            responses.c.owner == owner,
-            responses.c.status == IN_PROGRESS,
-        )
+        .where(*_still_running(response_id, owner))
         .values(status=response["status"], lease_until=None, data=response)
     )
     if done.rowcount == 0:
