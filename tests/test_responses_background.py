@@ -19,6 +19,7 @@ import httpx
 import openai
 import pytest
 import standardwebhooks
+from openai.types.responses import Response
 
 from services.webhook.tests.webhook_support import (
     Receiver,
@@ -77,6 +78,19 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 120) -> N
     async with asyncio.timeout(timeout):
         while not await check():
             await asyncio.sleep(0.05)
+
+
+async def running_long(client: openai.AsyncOpenAI, max_output_tokens: int) -> Response:
+    """A long background response, once a gateway's runner has it in progress."""
+    queued = await client.responses.create(
+        model=MODEL, input=LONG, background=True, max_output_tokens=max_output_tokens
+    )
+
+    async def running() -> bool:
+        return (await client.responses.retrieve(queued.id)).status == "in_progress"
+
+    await until(running)
+    return queued
 
 
 @contextlib.asynccontextmanager
@@ -159,14 +173,7 @@ async def test_cancel_mid_generation(
         try:
             await subscribe(p, gateway)
             client = sdk(gateway)
-            queued = await client.responses.create(
-                model=MODEL, input=LONG, background=True, max_output_tokens=2000
-            )
-
-            async def running() -> bool:
-                return (await client.responses.retrieve(queued.id)).status == "in_progress"
-
-            await until(running)
+            queued = await running_long(client, max_output_tokens=2000)
             cancelled = await client.responses.cancel(queued.id)
             assert cancelled.status == "cancelled"
             event = await p.event_for(queued.id)
@@ -190,14 +197,7 @@ async def test_killed_gateway_leaves_it_to_the_next(
         try:
             await subscribe(p, first)
             client = sdk(first)
-            queued = await client.responses.create(
-                model=MODEL, input=LONG, background=True, max_output_tokens=300
-            )
-
-            async def running() -> bool:
-                return (await client.responses.retrieve(queued.id)).status == "in_progress"
-
-            await until(running)
+            queued = await running_long(client, max_output_tokens=300)
         finally:
             await asyncio.to_thread(first.stop, signal.SIGKILL)
         # Nobody ends it now: it stays in_progress on the session service until taken up.
